@@ -1,0 +1,101 @@
+"""Frozen records of the conversation layer: answers, citations and conversation turns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source of an answer: one paragraph, with the spans quoted from it."""
+
+    n: int
+    paragraph_id: int
+    article_id: str
+    title: str
+    paragraph: int
+    text: str
+    score: float
+    url: str | None = None
+    date: str | None = None
+    # Character spans of ``text`` that the answer quotes (highlighted when rendered).
+    quotes: tuple[tuple[int, int], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The citation as in the CLI's JSON answer object."""
+        return {
+            "n": self.n,
+            "article_id": self.article_id,
+            "title": self.title,
+            "url": self.url,
+            "date": self.date,
+            "paragraph": self.paragraph,
+            "text": self.text,
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A verbatim piece of a cited paragraph, as it appears in the answer."""
+
+    text: str
+    citation: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer: verbatim quotes with numbered citations, or an abstention."""
+
+    question: str
+    abstained: bool
+    quotes: tuple[Quote, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    # Further results, offered behind a "More" button; never part of the answer itself.
+    more: tuple[Citation, ...] = ()
+    confidence: float = 0.0
+
+    @property
+    def text(self) -> str:
+        """The quoted sentence(s) as plain text."""
+        return " ".join(q.text for q in self.quotes)
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's JSON answer object."""
+        return {
+            "question": self.question,
+            "abstained": self.abstained,
+            "answer": self.text,
+            "citations": [c.to_json() for c in self.citations],
+        }
+
+
+@dataclass(frozen=True)
+class CitedParagraph:
+    """A reference to a paragraph an earlier turn cited."""
+
+    paragraph_id: int
+    article_id: str
+    paragraph: int
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question of a conversation, the query it was resolved to, and what it cited."""
+
+    question: str
+    query: str
+    cited: tuple[CitedParagraph, ...] = ()
+    abstained: bool = False
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """The recent turns of one conversation, oldest first."""
+
+    turns: tuple[Turn, ...] = ()
+
+    def add(self, turn: Turn, max_turns: int) -> Conversation:
+        """Return the conversation with ``turn`` appended, keeping the last ``max_turns``."""
+        return Conversation(turns=(*self.turns, turn)[-max_turns:] if max_turns > 0 else ())

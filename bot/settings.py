@@ -1,0 +1,167 @@
+"""The one typed settings object of citebot, loaded from TOML in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from index.settings import (
+    EmbeddingSettings,
+    IndexSettings,
+    KnowledgeBaseSettings,
+    SearchSettings,
+    SplitSettings,
+)
+
+
+class SettingsError(Exception):
+    """A config file that cannot be used; the message is one actionable line."""
+
+
+@dataclass(frozen=True)
+class RerankSettings:
+    """Optional cross-encoder reranking of the top candidates (off when ``model`` is empty)."""
+
+    model: str = ""
+    top_k: int = 20
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """How answers are composed and when citebot says it doesn't know."""
+
+    max_citations: int = 3
+    max_sentences: int = 2
+    abstain_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class ConversationSettings:
+    """How much of a conversation a follow-up question can lean on."""
+
+    max_turns: int = 4
+
+
+@dataclass(frozen=True)
+class TelegramSettings:
+    """The Telegram adapter. The token itself only ever comes from the environment."""
+
+    token_env: str = "TELEGRAM_BOT_TOKEN"
+    base_url: str = ""
+    base_file_url: str = ""
+    mode: str = "polling"
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    allowed_chats: tuple[int, ...] = ()
+    admin_users: tuple[int, ...] = ()
+    questions_per_minute: int = 10
+    thread_ttl_hours: float = 72.0
+    state_path: str = "citebot-bot.sqlite"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of citebot's configuration; built by ``load_settings`` and passed explicitly."""
+
+    index: IndexSettings = field(default_factory=IndexSettings)
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    split: SplitSettings = field(default_factory=SplitSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    rerank: RerankSettings = field(default_factory=RerankSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+    conversation: ConversationSettings = field(default_factory=ConversationSettings)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+
+    @property
+    def knowledge_base(self) -> KnowledgeBaseSettings:
+        """The part of the settings the ``index`` package needs."""
+        return KnowledgeBaseSettings(
+            index=self.index, embedding=self.embedding, split=self.split, search=self.search
+        )
+
+    def with_index_path(self, path: str | os.PathLike[str]) -> Settings:
+        """Return a copy whose index lives at ``path`` (the CLI's ``--index``)."""
+        return dataclasses.replace(
+            self, index=dataclasses.replace(self.index, path=str(Path(path)))
+        )
+
+
+# Keys whose values are paths: relative ones are taken relative to the config file's folder.
+_PATH_KEYS = {("index", "path"), ("index", "sources"), ("telegram", "state_path")}
+
+
+def _coerce(section: str, key: str, value: Any, annotation: Any) -> Any:
+    """Check one TOML value against its declared type, converting lists to tuples."""
+    hint = f"[{section}] {key}"
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        (item_type, _ellipsis) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise SettingsError(f"{hint} must be a list, got {type(value).__name__}")
+        return tuple(_coerce(section, key, item, item_type) for item in value)
+    if origin in (typing.Union, types.UnionType):
+        raise SettingsError(f"{hint}: unsupported setting type")  # no optional settings exist
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is bool or isinstance(value, bool):
+        if annotation is not bool or not isinstance(value, bool):
+            raise SettingsError(f"{hint} must be {annotation.__name__}, got {value!r}")
+        return value
+    if not isinstance(value, annotation):
+        raise SettingsError(f"{hint} must be {annotation.__name__}, got {value!r}")
+    return value
+
+
+def _resolve_paths(section: str, key: str, value: Any, base: Path) -> Any:
+    if (section, key) not in _PATH_KEYS:
+        return value
+    if isinstance(value, tuple):
+        return tuple(str(base / Path(v).expanduser()) for v in value)
+    return str(base / Path(value).expanduser())
+
+
+def settings_from_dict(data: dict[str, Any], base: Path | None = None) -> Settings:
+    """Build settings from parsed TOML, rejecting unknown sections and keys with one line."""
+    hints = typing.get_type_hints(Settings)
+    sections: dict[str, Any] = {}
+    for section, values in data.items():
+        if section not in hints:
+            known = ", ".join(sorted(hints))
+            raise SettingsError(f"unknown config section [{section}] (known: {known})")
+        if not isinstance(values, dict):
+            raise SettingsError(f"[{section}] must be a table")
+        cls = hints[section]
+        field_types = typing.get_type_hints(cls)
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            if key not in field_types:
+                known = ", ".join(sorted(field_types))
+                raise SettingsError(f"unknown key [{section}] {key} (known: {known})")
+            coerced = _coerce(section, key, value, field_types[key])
+            kwargs[key] = _resolve_paths(section, key, coerced, base) if base else coerced
+        sections[section] = cls(**kwargs)
+    return Settings(**sections)
+
+
+def load_settings(path: str | os.PathLike[str] | None) -> Settings:
+    """Load settings from a TOML file; ``None`` gives the defaults."""
+    if path is None:
+        return Settings()
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"config file not found: {file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read config file {file}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {file} is not valid TOML: {exc}") from None
+    return settings_from_dict(data, base=file.resolve().parent)

@@ -1,0 +1,134 @@
+"""Frozen records passed between the indexing stages and returned by the public API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Block:
+    """One blank-line separated block of a loaded document, before cleaning and splitting."""
+
+    text: str
+    section: str | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """An article as read from a file: metadata plus raw text blocks.
+
+    ``verbatim`` marks blocks that must become paragraphs exactly as given (JSON ``paragraphs``),
+    so citations keep the source's own numbering.
+    """
+
+    article_id: str
+    title: str
+    source: str
+    blocks: tuple[Block, ...]
+    url: str | None = None
+    date: str | None = None
+    verbatim: bool = False
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A citable unit: one paragraph of an article, numbered from 0 in the article's own order."""
+
+    article_id: str
+    number: int
+    text: str
+    section: str | None = None
+
+
+@dataclass(frozen=True)
+class Article:
+    """A cleaned, split article ready to be stored."""
+
+    article_id: str
+    title: str
+    source: str
+    paragraphs: tuple[Paragraph, ...]
+    url: str | None = None
+    date: str | None = None
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file (or record) that could not be indexed, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What the loaders produced from a set of paths."""
+
+    documents: tuple[Document, ...]
+    skipped: tuple[SkippedFile, ...]
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """Outcome of ``index build`` / ``index rebuild``."""
+
+    articles: int
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    paragraphs: int
+    embedded: int
+    skipped: tuple[SkippedFile, ...]
+    seconds: float
+    generation: str = ""
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What ``index stats`` reports about the serving generation."""
+
+    path: str
+    generation: str
+    model: str
+    backend: str
+    dimensions: int
+    articles: int
+    paragraphs: int
+    sentences: int
+    size_bytes: int
+    built_at: str
+    format_version: int
+
+
+@dataclass(frozen=True)
+class SentenceSpan:
+    """A sentence of a paragraph as character offsets into the paragraph's text."""
+
+    start: int
+    end: int
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved paragraph with its fused score and the signals behind it."""
+
+    paragraph_id: int
+    article_id: str
+    title: str
+    number: int
+    text: str
+    score: float
+    url: str | None = None
+    date: str | None = None
+    section: str | None = None
+    signals: tuple[tuple[str, float], ...] = ()
+    sentences: tuple[SentenceSpan, ...] = field(default=())
+
+    def signal(self, name: str, default: float = 0.0) -> float:
+        """Return one named retrieval signal (e.g. ``bm25``, ``dense``) of this hit."""
+        for key, value in self.signals:
+            if key == name:
+                return value
+        return default

