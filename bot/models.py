@@ -99,3 +99,11 @@ class Conversation:
     def add(self, turn: Turn, max_turns: int) -> Conversation:
         """Return the conversation with ``turn`` appended, keeping the last ``max_turns``."""
         return Conversation(turns=(*self.turns, turn)[-max_turns:] if max_turns > 0 else ())
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the engine returns for a question: the answer and the conversation after it."""
+
+    answer: Answer
+    conversation: Conversation
