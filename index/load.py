@@ -1,0 +1,112 @@
+"""Load article files (txt, html, md, json, jsonl) from files and folders into documents.
+
+Problems with one file or record never stop a load: they become ``SkippedFile`` entries with a
+short reason. Article ids are stable: a file's path relative to the folder it was found in
+(or its name when given directly) without extension; a JSON record's own ``id``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from index.loaders.decode import UnreadableFile, read_text
+from index.loaders.html import parse_html
+from index.loaders.markdown import parse_markdown
+from index.loaders.records import parse_json, parse_jsonl
+from index.loaders.text import parse_text
+from index.models import Document, LoadResult, SkippedFile
+
+_Parser = Callable[[str, str, str], tuple[list[Document], list[SkippedFile]]]
+
+
+def _single(parse: Callable[[str, str, str], Document]) -> _Parser:
+    def parser(text: str, source: str, article_id: str) -> tuple[list[Document], list[SkippedFile]]:
+        return [parse(text, article_id, source)], []
+
+    return parser
+
+
+PARSERS: dict[str, _Parser] = {
+    ".txt": _single(parse_text),
+    ".html": _single(parse_html),
+    ".htm": _single(parse_html),
+    ".md": _single(parse_markdown),
+    ".markdown": _single(parse_markdown),
+    ".jsonl": parse_jsonl,
+    ".json": parse_json,
+}
+
+
+def load_paths(paths: Sequence[str | Path]) -> LoadResult:
+    """Load every supported file under ``paths`` (files or folders, recursively)."""
+    documents: list[Document] = []
+    skipped: list[SkippedFile] = []
+    first_source: dict[str, str] = {}
+    for raw in paths:
+        root = Path(raw)
+        if root.is_dir():
+            files = list(_walk(root))
+        elif root.is_file():
+            files = [(root, root.stem)]
+        else:
+            skipped.append(SkippedFile(str(root), "no such file or folder"))
+            continue
+        for path, article_id in files:
+            loaded, problems = load_file(path, article_id)
+            skipped.extend(problems)
+            for document in loaded:
+                if document.article_id in first_source:
+                    skipped.append(
+                        SkippedFile(
+                            document.source,
+                            f"duplicate article id '{document.article_id}' "
+                            f"(kept the one from {first_source[document.article_id]})",
+                        )
+                    )
+                    continue
+                first_source[document.article_id] = document.source
+                documents.append(document)
+    return LoadResult(documents=tuple(documents), skipped=tuple(skipped))
+
+
+def load_file(path: Path, article_id: str) -> tuple[list[Document], list[SkippedFile]]:
+    """Load one file; ``article_id`` is its id (or the fallback prefix for JSON records)."""
+    source = str(path)
+    parser = PARSERS.get(path.suffix.lower())
+    if parser is None:
+        return [], [SkippedFile(source, f"unsupported file type '{path.suffix or path.name}'")]
+    try:
+        documents, skipped = parser(read_text(path), source, article_id)
+    except UnreadableFile as exc:
+        return [], [SkippedFile(source, str(exc))]
+    kept = []
+    for document in documents:
+        if any(block.text.strip() for block in document.blocks):
+            kept.append(document)
+        else:
+            where = source if len(documents) == 1 else f"{source} ({document.article_id})"
+            skipped.append(SkippedFile(where, "no paragraphs of text"))
+    return kept, skipped
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, str]]:
+    """Yield (file, article id) under ``root`` in a stable order, skipping hidden entries.
+
+    Symlinked folders are followed once each, so a link back up the tree cannot loop.
+    """
+    visited: set[tuple[int, int]] = set()
+    for folder, dirnames, filenames in os.walk(root, followlinks=True):
+        stat = os.stat(folder)
+        if (stat.st_dev, stat.st_ino) in visited:
+            dirnames[:] = []
+            continue
+        visited.add((stat.st_dev, stat.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(folder) / name
+            relative = path.relative_to(root)
+            yield path, relative.with_suffix("").as_posix()

@@ -1,0 +1,101 @@
+"""JSON and JSON Lines collections: one article per record.
+
+A record is ``{"id", "title", "url", "date", "text"}`` (text split at blank lines) or
+``{"id", "title", "paragraphs": [...]}``; given paragraphs are kept verbatim so that citations
+use the source's own numbering.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from index.loaders.text import short_title, split_blocks
+from index.models import Block, Document, SkippedFile
+
+
+class BadRecord(Exception):
+    """A record that cannot become an article; the message is the short reason."""
+
+
+def parse_jsonl(text: str, source: str, stem: str) -> tuple[list[Document], list[SkippedFile]]:
+    """Read one record per line; a bad line is reported as ``path:line N`` and skipped."""
+    documents: list[Document] = []
+    skipped: list[SkippedFile] = []
+    for number, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{source}:line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            skipped.append(SkippedFile(where, f"malformed JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        try:
+            documents.append(record_document(record, source, f"{stem}-{number}"))
+        except BadRecord as exc:
+            skipped.append(SkippedFile(where, str(exc)))
+    return documents, skipped
+
+
+def parse_json(text: str, source: str, stem: str) -> tuple[list[Document], list[SkippedFile]]:
+    """Read a JSON file holding one record or a list of records."""
+    try:
+        data = json.loads(text.lstrip("\ufeff"))
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            # Several objects one after another: JSON Lines saved with a .json name.
+            return parse_jsonl(text, source, stem)
+        return [], [SkippedFile(source, f"malformed JSON ({exc.msg} at line {exc.lineno})")]
+    records = data if isinstance(data, list) else [data]
+    documents: list[Document] = []
+    skipped: list[SkippedFile] = []
+    for number, record in enumerate(records, start=1):
+        fallback = stem if len(records) == 1 and not isinstance(data, list) else f"{stem}-{number}"
+        try:
+            documents.append(record_document(record, source, fallback))
+        except BadRecord as exc:
+            where = source if fallback == stem else f"{source}:record {number}"
+            skipped.append(SkippedFile(where, str(exc)))
+    return documents, skipped
+
+
+def record_document(record: Any, source: str, fallback_id: str) -> Document:
+    """Turn one decoded JSON record into a document; raise ``BadRecord`` if it has no text."""
+    if not isinstance(record, dict):
+        raise BadRecord("not a JSON object")
+    raw_id = record.get("id")
+    article_id = str(raw_id).strip() if isinstance(raw_id, (str, int)) and str(raw_id).strip() else fallback_id
+    paragraphs = record.get("paragraphs")
+    text = record.get("text")
+    if paragraphs is not None:
+        if not isinstance(paragraphs, list) or not all(isinstance(p, str) for p in paragraphs):
+            raise BadRecord("'paragraphs' must be a list of strings")
+        if not any(p.strip() for p in paragraphs):
+            raise BadRecord("no text in 'paragraphs'")
+        blocks = tuple(Block(text=p) for p in paragraphs)
+        verbatim = True
+    elif isinstance(text, str):
+        blocks = tuple(Block(text=b) for b in split_blocks(text))
+        if not blocks:
+            raise BadRecord("empty 'text'")
+        verbatim = False
+    else:
+        raise BadRecord("record has neither 'text' nor 'paragraphs'")
+    title = _string(record.get("title")) or short_title(next(b.text for b in blocks if b.text.strip()))
+    return Document(
+        article_id=article_id,
+        title=title,
+        source=source,
+        blocks=blocks,
+        url=_string(record.get("url")),
+        date=_string(record.get("date")),
+        verbatim=verbatim,
+    )
+
+
+def _string(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
