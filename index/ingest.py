@@ -1,0 +1,33 @@
+"""Read articles from files and folders: load, clean, split."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from index.clean import clean_documents
+from index.load import load_paths
+from index.models import Article, SkippedFile
+from index.settings import SplitSettings
+from index.split import split_document
+
+
+def read_articles(
+    paths: Sequence[str | Path],
+    settings: SplitSettings,
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
+) -> tuple[tuple[Article, ...], tuple[SkippedFile, ...]]:
+    """Load, clean and split every article under ``paths``; report what had to be skipped."""
+    loaded = load_paths(paths)
+    skipped = list(loaded.skipped)
+    articles = []
+    for doc in clean_documents(loaded.documents, settings):
+        article = split_document(doc, settings, count_tokens, max_tokens)
+        if article.paragraphs:
+            articles.append(article)
+        else:
+            skipped.append(
+                SkippedFile(doc.source, f"article '{doc.article_id}' has no text left after removing boilerplate")
+            )
+    return tuple(articles), tuple(skipped)
