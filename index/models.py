@@ -82,6 +82,8 @@ class BuildSummary:
     skipped: tuple[SkippedFile, ...]
     seconds: float
     generation: str = ""
+    # Sentence texts embedded this run (sentence vectors are extra to the paragraphs' ``embedded``).
+    embedded_sentences: int = 0
 
 
 @dataclass(frozen=True)
@@ -132,3 +134,14 @@ class Hit:
             if key == name:
                 return value
         return default
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """An indexed article as listed by ``latest_articles``."""
+
+    article_id: str
+    title: str
+    url: str | None
+    date: str | None
+    paragraphs: int

@@ -1,0 +1,115 @@
+"""The manifest of an index generation: what built it, what it holds, and its files' sizes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from index.errors import IndexCorrupt, IndexMismatch
+
+if TYPE_CHECKING:
+    from index.embed import Embedder
+
+# Version of the on-disk layout of a generation (files, tables, FAISS index types).
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+REBUILD_HINT = "run `citebot index rebuild`"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything needed to decide whether a generation can serve with the configured model."""
+
+    format_version: int
+    generation: str
+    model_id: str
+    backend: str
+    dimensions: int
+    normalized: bool
+    passage_input: int
+    passage_prefix: str
+    articles: int
+    paragraphs: int
+    sentences: int
+    built_at: str
+    # (relative path, size in bytes) of every other file of the generation: catches truncation.
+    files: tuple[tuple[str, int], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest as written to ``manifest.json``."""
+        data = dataclasses.asdict(self)
+        data["counts"] = {
+            "articles": data.pop("articles"),
+            "paragraphs": data.pop("paragraphs"),
+            "sentences": data.pop("sentences"),
+        }
+        data["files"] = {name: size for name, size in self.files}
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Manifest:
+        """Parse a manifest (raises KeyError/TypeError/ValueError when malformed)."""
+        counts = data["counts"]
+        return cls(
+            format_version=int(data["format_version"]),
+            generation=str(data["generation"]),
+            model_id=str(data["model_id"]),
+            backend=str(data["backend"]),
+            dimensions=int(data["dimensions"]),
+            normalized=bool(data["normalized"]),
+            passage_input=int(data["passage_input"]),
+            passage_prefix=str(data.get("passage_prefix", "")),
+            articles=int(counts["articles"]),
+            paragraphs=int(counts["paragraphs"]),
+            sentences=int(counts["sentences"]),
+            built_at=str(data["built_at"]),
+            files=tuple((str(k), int(v)) for k, v in dict(data.get("files", {})).items()),
+        )
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """Read a generation's manifest; a missing or unreadable one is ``IndexCorrupt``."""
+    path = directory / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        manifest = Manifest.from_json(data)
+    except FileNotFoundError:
+        raise IndexCorrupt(f"index file {path} is missing; {REBUILD_HINT}") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise IndexCorrupt(f"index file {path} is corrupt ({exc}); {REBUILD_HINT}") from None
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexMismatch(
+            f"index {directory} has format version {manifest.format_version} but this citebot "
+            f"reads version {FORMAT_VERSION}; {REBUILD_HINT}"
+        )
+    return manifest
+
+
+def write_manifest(directory: Path, manifest: Manifest) -> Path:
+    """Write ``manifest.json`` into ``directory`` (the caller fsyncs)."""
+    path = directory / MANIFEST_NAME
+    path.write_text(json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n", "utf-8")
+    return path
+
+
+def check_compatible(manifest: Manifest, embedder: Embedder, where: Path) -> None:
+    """Raise ``IndexMismatch`` unless ``embedder`` embeds queries as the index was embedded."""
+    built = f"model {manifest.model_id} ({manifest.dimensions} dims)"
+    wanted = f"model {embedder.model_id} ({embedder.dimensions} dims)"
+    if manifest.model_id != embedder.model_id or manifest.dimensions != embedder.dimensions:
+        raise IndexMismatch(
+            f"index {where} was built with {built} but the config asks for {wanted}; {REBUILD_HINT}"
+        )
+    if manifest.passage_input != embedder.passage_input_version:
+        raise IndexMismatch(
+            f"index {where} embedded paragraphs with input version {manifest.passage_input} but "
+            f"this citebot uses version {embedder.passage_input_version}; {REBUILD_HINT}"
+        )
+    if manifest.passage_prefix != embedder.passage_prefix:
+        raise IndexMismatch(
+            f"index {where} was embedded with passage prefix {manifest.passage_prefix!r} but the "
+            f"config asks for {embedder.passage_prefix!r}; {REBUILD_HINT}"
+        )
