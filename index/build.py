@@ -1,0 +1,369 @@
+"""Incremental index builds: read sources, embed only new text, switch generations atomically."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.embed import Embedder, passage_input
+from index.embedding_cache import EmbeddingCache, text_key
+from index.errors import CitebotIndexError, IndexLocked, NothingIndexed
+from index.manifest import FORMAT_VERSION, Manifest
+from index.models import Article, BuildSummary, SkippedFile
+from index.settings import KnowledgeBaseSettings
+from index.store import (
+    CACHE_PATH,
+    LOCK_NAME,
+    TEMP_PREFIX,
+    ArticleRecord,
+    Generation,
+    ParagraphRecord,
+    PreviousGeneration,
+    fsync_path,
+    generations_dir,
+    new_generation_id,
+    prune_generations,
+    read_current,
+    read_previous,
+    remove_stale_temporaries,
+    write_current,
+    write_generation,
+)
+
+log = logging.getLogger(__name__)
+
+SentenceSplitter = Callable[[str], list[tuple[int, int]]]
+# Texts embedded per call: large enough for efficient batches, small enough that a killed build
+# loses little work (every chunk is committed to the cache).
+_EMBED_CHUNK = 256
+
+
+def text_hash(text: str) -> str:
+    """Hex sha256 of a text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def content_hash(article: Article) -> str:
+    """Hash of everything stored about an article: an unchanged hash means nothing to redo."""
+    payload = [
+        article.title,
+        article.url,
+        article.date,
+        article.source,
+        [[p.number, p.text, p.section] for p in article.paragraphs],
+    ]
+    return text_hash(json.dumps(payload, ensure_ascii=False))
+
+
+@contextmanager
+def build_lock(root: Path) -> Iterator[None]:
+    """Hold ``<index>/build.lock``; a second concurrent build fails fast with ``IndexLocked``."""
+    path = root / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise IndexLocked(
+                f"another build is running (pid {holder}) on {root}; wait for it to finish"
+            ) from None
+        # The file is never deleted: unlinking a lock file lets two builds lock different inodes.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def build_index(
+    settings: KnowledgeBaseSettings,
+    paths: Sequence[str] | None = None,
+    *,
+    rebuild: bool = False,
+    progress: bool = False,
+    embedder: Embedder | None = None,
+    clean_cache: bool = False,
+) -> BuildSummary:
+    """Build (incrementally) or rebuild the index from ``paths`` (default: the configured sources).
+
+    ``rebuild`` ignores the serving generation but still reuses the embedding cache, since cached
+    vectors are keyed by model and exact text; ``clean_cache`` empties the cache as well.
+    """
+    started = time.monotonic()
+    root = Path(settings.index.path)
+    root.mkdir(parents=True, exist_ok=True)
+    sources = [str(p) for p in (paths if paths else settings.index.sources)]
+    with build_lock(root):
+        embedder = embedder or Embedder.from_settings(settings.embedding)
+        from index.ingest import read_articles
+
+        max_tokens = settings.split.max_tokens or embedder.max_tokens
+        articles, skipped = read_articles(sources, settings.split, embedder.count_tokens, max_tokens)
+        return _build_locked(
+            root, settings, articles, skipped, sources=sources, rebuild=rebuild,
+            progress=progress, embedder=embedder, clean_cache=clean_cache, started=started,
+        )
+
+
+def build_from_articles(
+    settings: KnowledgeBaseSettings,
+    articles: Sequence[Article],
+    skipped: Sequence[SkippedFile] = (),
+    *,
+    rebuild: bool = False,
+    progress: bool = False,
+    embedder: Embedder | None = None,
+    clean_cache: bool = False,
+    split_sentences: SentenceSplitter | None = None,
+) -> BuildSummary:
+    """Build the index from already split articles (``build_index`` without the reading)."""
+    started = time.monotonic()
+    root = Path(settings.index.path)
+    root.mkdir(parents=True, exist_ok=True)
+    with build_lock(root):
+        return _build_locked(
+            root, settings, articles, skipped, sources=None, rebuild=rebuild, progress=progress,
+            embedder=embedder or Embedder.from_settings(settings.embedding),
+            clean_cache=clean_cache, started=started, split_sentences=split_sentences,
+        )
+
+
+def _previous_generation(root: Path) -> PreviousGeneration | None:
+    try:
+        return read_previous(generations_dir(root) / read_current(root))
+    except CitebotIndexError as exc:
+        if (root / "CURRENT").exists():
+            log.warning("ignoring the serving generation: %s", exc)
+        return None
+
+
+def _select_articles(
+    articles: Sequence[Article], skipped: list[SkippedFile]
+) -> list[Article]:
+    """Drop articles without paragraphs and repeated ids (first one wins), noting why."""
+    chosen: dict[str, Article] = {}
+    for article in articles:
+        if not article.paragraphs:
+            skipped.append(SkippedFile(article.source, f"{article.article_id}: no paragraphs left"))
+        elif article.article_id in chosen:
+            first = chosen[article.article_id].source
+            skipped.append(
+                SkippedFile(article.source, f"duplicate article id {article.article_id!r} (kept {first})")
+            )
+        else:
+            chosen[article.article_id] = article
+    return list(chosen.values())
+
+
+@dataclass
+class _Plan:
+    records: list[ArticleRecord]
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+
+def _plan(
+    articles: list[Article],
+    previous: PreviousGeneration | None,
+    rebuild: bool,
+    split_sentences: SentenceSplitter,
+) -> _Plan:
+    """Compare with the serving generation and assign ids (unchanged paragraphs keep theirs)."""
+    reuse = previous if previous is not None and not rebuild else None
+    next_paragraph = (previous.max_paragraph_id if previous is not None else 0) + 1
+    next_sentence = 1
+    plan = _Plan(records=[])
+    for article in articles:
+        digest = content_hash(article)
+        old = reuse.content_hashes.get(article.article_id) if reuse else None
+        if old is None:
+            plan.added += 1
+        elif old == digest:
+            plan.unchanged += 1
+        else:
+            plan.updated += 1
+        paragraphs = []
+        for p in article.paragraphs:
+            h = text_hash(p.text)
+            pid = reuse.paragraph_ids.get((article.article_id, p.number, h)) if reuse else None
+            if pid is None:
+                pid, next_paragraph = next_paragraph, next_paragraph + 1
+            spans = split_sentences(p.text) or [(0, len(p.text))]
+            sentences = []
+            for start, end in spans:
+                sentences.append((next_sentence, start, end))
+                next_sentence += 1
+            paragraphs.append(ParagraphRecord(pid, p.number, p.text, p.section, h, tuple(sentences)))
+        plan.records.append(
+            ArticleRecord(article.article_id, article.title, article.url, article.date,
+                          article.source, digest, tuple(paragraphs))
+        )
+    if reuse is not None:
+        current_ids = {a.article_id for a in articles}
+        plan.removed = sum(1 for aid in reuse.content_hashes if aid not in current_ids)
+    return plan
+
+
+def _progress_bar(enabled: bool, total: int, what: str) -> Any:
+    if not (enabled and total and sys.stderr.isatty()):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"embedding {what}", unit="text", file=sys.stderr)
+
+
+def _vectors(
+    inputs: list[str],
+    embedder: Embedder,
+    cache: EmbeddingCache,
+    known: dict[bytes, np.ndarray],
+    progress: bool,
+    what: str,
+) -> tuple[np.ndarray, int]:
+    """Vectors for ``inputs`` from ``known``/the cache, embedding (and caching) the rest.
+
+    Returns the matrix and how many distinct texts were embedded; ``known`` gains the new ones.
+    """
+    keys = [text_key(embedder.passage_prefix + text) for text in inputs]
+    known.update(cache.get_many(k for k in keys if k not in known))
+    missing: dict[bytes, str] = {}
+    for key, text in zip(keys, inputs):
+        if key not in known and key not in missing:
+            missing[key] = text
+    bar = _progress_bar(progress, len(missing), what)
+    try:
+        pending = list(missing.items())
+        for start in range(0, len(pending), _EMBED_CHUNK):
+            chunk = pending[start : start + _EMBED_CHUNK]
+            vectors = embedder.embed_passages([text for _key, text in chunk])
+            cache.put_many([key for key, _text in chunk], vectors)
+            known.update((key, vectors[i]) for i, (key, _text) in enumerate(chunk))
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
+    matrix = np.zeros((len(inputs), embedder.dimensions), dtype=np.float32)
+    for row, key in enumerate(keys):
+        matrix[row] = known[key]
+    return matrix, len(missing)
+
+
+def _build_locked(
+    root: Path,
+    settings: KnowledgeBaseSettings,
+    articles: Sequence[Article],
+    skipped_in: Sequence[SkippedFile],
+    *,
+    sources: Sequence[str] | None,
+    rebuild: bool,
+    progress: bool,
+    embedder: Embedder,
+    clean_cache: bool,
+    started: float,
+    split_sentences: SentenceSplitter | None = None,
+) -> BuildSummary:
+    if split_sentences is None:
+        from index.sentences import sentence_spans as split_sentences
+    for name in remove_stale_temporaries(root):
+        log.info("removed the unfinished generation %s of an earlier build", name)
+    skipped = list(skipped_in)
+    chosen = _select_articles(articles, skipped)
+    if not chosen:
+        where = ", ".join(sources) if sources else "the given articles"
+        detail = f" ({len(skipped)} skipped, first: {skipped[0].path}: {skipped[0].reason})" if skipped else ""
+        raise NothingIndexed(f"no article could be indexed from {where}{detail}")
+
+    previous = _previous_generation(root)
+    plan = _plan(chosen, previous, rebuild, split_sentences)
+
+    cache = EmbeddingCache(
+        root / CACHE_PATH, embedder.model_id, embedder.passage_input_version, embedder.dimensions
+    )
+    generation = new_generation_id()
+    temp = generations_dir(root) / f"{TEMP_PREFIX}{generation}"
+    try:
+        if clean_cache:
+            log.info("emptied the embedding cache (%d vectors)", cache.clear())
+        paragraph_inputs = [
+            passage_input(a.title, p.text) for a in plan.records for p in a.paragraphs
+        ]
+        sentence_inputs = [
+            passage_input(a.title, p.text[start:end])
+            for a in plan.records for p in a.paragraphs for _sid, start, end in p.sentences
+        ]
+        known: dict[bytes, np.ndarray] = {}
+        paragraph_vectors, embedded = _vectors(
+            paragraph_inputs, embedder, cache, known, progress, "paragraphs"
+        )
+        sentence_vectors, embedded_sentences = _vectors(
+            sentence_inputs, embedder, cache, known, progress, "sentences"
+        )
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            generation=generation,
+            model_id=embedder.model_id,
+            backend=embedder.backend,
+            dimensions=embedder.dimensions,
+            normalized=True,
+            passage_input=embedder.passage_input_version,
+            passage_prefix=embedder.passage_prefix,
+            articles=0,
+            paragraphs=0,
+            sentences=0,
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        manifest = write_generation(temp, plan.records, paragraph_vectors, sentence_vectors, manifest)
+        # Read back what was written before anyone can be switched to it.
+        Generation.open(temp, embedder).close()
+        final = generations_dir(root) / generation
+        os.rename(temp, final)
+        fsync_path(generations_dir(root))
+        write_current(root, generation)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    finally:
+        cache.close()
+    for name in prune_generations(root, settings.index.keep_generations):
+        log.info("deleted old generation %s", name)
+
+    summary = BuildSummary(
+        articles=manifest.articles,
+        added=plan.added,
+        updated=plan.updated,
+        removed=plan.removed,
+        unchanged=plan.unchanged,
+        paragraphs=manifest.paragraphs,
+        embedded=embedded,
+        skipped=tuple(skipped),
+        seconds=round(time.monotonic() - started, 3),
+        generation=generation,
+        embedded_sentences=embedded_sentences,
+    )
+    log.info("built generation %s: %s", generation, summary)
+    return summary
