@@ -1,0 +1,157 @@
+"""The knowledge base as the rest of citebot sees it: search and look up indexed paragraphs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from index.embed import Embedder
+from index.models import ArticleInfo, Hit, IndexStats, Paragraph, SentenceSpan
+from index.settings import KnowledgeBaseSettings
+from index.store import (
+    Generation,
+    ParagraphRow,
+    directory_size,
+    generations_dir,
+    open_generation,
+    read_current,
+)
+
+if TYPE_CHECKING:
+    from index.search import HybridSearcher
+
+
+@dataclass(frozen=True)
+class _Serving:
+    """A generation with its searcher; swapped as a whole so a call never mixes two."""
+
+    generation: Generation
+    searcher: HybridSearcher
+
+
+def _paragraph(row: ParagraphRow) -> Paragraph:
+    return Paragraph(row.article_id, row.number, row.text, row.section)
+
+
+class KnowledgeBase:
+    """Read access to the serving generation of an index; safe to use from several threads."""
+
+    def __init__(self, settings: KnowledgeBaseSettings, embedder: Embedder, generation: Generation) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.root = Path(settings.index.path)
+        self._refresh_lock = threading.Lock()
+        self._serving = self._serve(generation)
+
+    def _serve(self, generation: Generation) -> _Serving:
+        from index.search import HybridSearcher
+
+        return _Serving(generation, HybridSearcher(generation, self.embedder, self.settings.search))
+
+    @property
+    def generation(self) -> str:
+        """Name of the generation being served."""
+        return self._serving.generation.generation
+
+    def search(self, query: str, k: int = 10, *, prior: Mapping[int, float] | None = None) -> list[Hit]:
+        """The ``k`` best paragraphs for ``query``; ``prior`` maps paragraph id → score bonus."""
+        return self._serving.searcher.search(query, k, prior)
+
+    def paragraph(self, article_id: str, number: int) -> Paragraph | None:
+        """One paragraph by article id and its number in the article (from 0)."""
+        row = self._serving.generation.paragraph_row(article_id, number)
+        return _paragraph(row) if row else None
+
+    def hit_for(self, paragraph_id: int) -> Hit | None:
+        """A paragraph as an unscored hit (with its sentence spans), e.g. for a cited follow-up."""
+        generation = self._serving.generation
+        rows = generation.rows([paragraph_id])
+        if not rows:
+            return None
+        row = rows[0]
+        sentences = generation.sentences([row.paragraph_id])[row.paragraph_id]
+        return Hit(
+            paragraph_id=row.paragraph_id,
+            article_id=row.article_id,
+            title=row.title,
+            number=row.number,
+            text=row.text,
+            score=0.0,
+            url=row.url,
+            date=row.date,
+            section=row.section,
+            sentences=tuple(SentenceSpan(s.start, s.end) for s in sentences),
+        )
+
+    def article_paragraphs(self, article_id: str) -> tuple[Paragraph, ...]:
+        """All paragraphs of an article in order (empty when it is not indexed)."""
+        return tuple(_paragraph(r) for r in self._serving.generation.article_rows(article_id))
+
+    def latest_articles(self, n: int) -> tuple[ArticleInfo, ...]:
+        """The ``n`` most recent articles (by date, undated last)."""
+        return tuple(self._serving.generation.latest_articles(n))
+
+    def stats(self) -> IndexStats:
+        """Model, counts, size on disk (whole index folder) and build time of the index."""
+        generation = self._serving.generation
+        manifest = generation.manifest
+        return IndexStats(
+            path=str(self.root),
+            generation=generation.generation,
+            model=manifest.model_id,
+            backend=manifest.backend,
+            dimensions=manifest.dimensions,
+            articles=manifest.articles,
+            paragraphs=manifest.paragraphs,
+            sentences=manifest.sentences,
+            size_bytes=directory_size(self.root),
+            built_at=manifest.built_at,
+            format_version=manifest.format_version,
+        )
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The query vector of ``text`` (normalized float32)."""
+        return self.embedder.embed_queries([text])[0]
+
+    def score_sentences(
+        self, query: str, paragraph_ids: Sequence[int]
+    ) -> dict[int, tuple[SentenceSpan, ...]]:
+        """Each paragraph's sentences, in text order, scored by cosine similarity to ``query``."""
+        generation = self._serving.generation
+        known = {r.paragraph_id for r in generation.rows(paragraph_ids)}
+        sentences = generation.sentences([pid for pid in paragraph_ids if pid in known])
+        flat = [s for group in sentences.values() for s in group]
+        if not flat:
+            return {pid: () for pid in sentences}
+        scores = generation.sentence_vectors([s.sentence_id for s in flat]) @ self.embed_query(query)
+        by_id = {s.sentence_id: float(score) for s, score in zip(flat, scores)}
+        return {
+            pid: tuple(SentenceSpan(s.start, s.end, by_id[s.sentence_id]) for s in group)
+            for pid, group in sentences.items()
+        }
+
+    def refresh(self) -> bool:
+        """Serve a newer generation if one was built; the old one serves until this returns."""
+        with self._refresh_lock:
+            name = read_current(self.root)
+            if name == self.generation:
+                return False
+            fresh = Generation.open(generations_dir(self.root) / name, self.embedder)
+            # Calls already running keep their reference to the old generation; it is closed
+            # by garbage collection once the last of them is done.
+            self._serving = self._serve(fresh)
+            return True
+
+
+def open_knowledge_base(
+    settings: KnowledgeBaseSettings, embedder: Embedder | None = None
+) -> KnowledgeBase:
+    """Open the serving generation of the configured index (the model loads on first query)."""
+    embedder = embedder or Embedder.from_settings(settings.embedding)
+    generation = open_generation(Path(settings.index.path), embedder)
+    return KnowledgeBase(settings, embedder, generation)
