@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,14 @@ _STOPWORDS = frozenset(
     "were will with".split()
 )
 _IDS_NAME = "ids.json"
+
+
+def _bm25s() -> Any:
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG, which floods any application that configures logging.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 def tokenize(text: str) -> list[str]:
@@ -35,8 +44,7 @@ class LexicalIndex:
     @classmethod
     def build(cls, texts: Sequence[str], ids: Sequence[int]) -> LexicalIndex:
         """Index ``texts``; ``ids[i]`` identifies ``texts[i]``."""
-        import bm25s
-
+        bm25s = _bm25s()
         if len(texts) != len(ids):
             raise ValueError("texts and ids differ in length")
         model = None
@@ -55,8 +63,7 @@ class LexicalIndex:
     @classmethod
     def load(cls, directory: Path) -> LexicalIndex:
         """Read an index written by ``save``."""
-        import bm25s
-
+        bm25s = _bm25s()
         ids = np.asarray(json.loads((directory / _IDS_NAME).read_text(encoding="utf-8")), np.int64)
         model = None
         if len(ids):

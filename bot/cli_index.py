@@ -1,0 +1,165 @@
+"""``citebot index build|rebuild|stats`` and ``citebot search``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import textwrap
+from typing import Any
+
+from bot.settings import Settings
+from index import BuildSummary, IndexStats, build_index, open_knowledge_base
+
+_PREVIEW_CHARS = 320
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return number
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``index build|rebuild|stats`` and ``search`` to the command line."""
+    index = subparsers.add_parser("index", parents=[common], help="build and inspect the index")
+    actions = index.add_subparsers(dest="index_action", metavar="ACTION")
+    index.set_defaults(handler=lambda args, settings: _usage(index))
+
+    build = actions.add_parser(
+        "build", parents=[common], help="index new and changed articles (embeds only new text)"
+    )
+    rebuild = actions.add_parser(
+        "rebuild",
+        parents=[common],
+        help="index every article from scratch (cached embeddings are still reused)",
+    )
+    for parser in (build, rebuild):
+        parser.add_argument(
+            "paths", nargs="*", metavar="PATH", help="files or folders (default: [index] sources)"
+        )
+        parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    build.set_defaults(handler=_build, rebuild=False, clean_cache=False)
+    rebuild.add_argument(
+        "--clean-cache",
+        action="store_true",
+        help="also empty the embedding cache, so every text is embedded again",
+    )
+    rebuild.set_defaults(handler=_build, rebuild=True)
+
+    stats = actions.add_parser("stats", parents=[common], help="show what the index holds")
+    stats.add_argument("--json", action="store_true", help="print the stats as JSON")
+    stats.set_defaults(handler=_stats)
+
+    search = subparsers.add_parser(
+        "search", parents=[common], help="show the paragraphs that best match a query"
+    )
+    search.add_argument("query", help="what to search for")
+    search.add_argument("--k", type=_positive_int, default=10, help="how many paragraphs (default 10)")
+    search.add_argument("--json", action="store_true", help="print the results as JSON")
+    search.set_defaults(handler=_search)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def summary_json(summary: BuildSummary) -> dict[str, Any]:
+    """The build summary as printed by ``--json``."""
+    data = dataclasses.asdict(summary)
+    data["skipped"] = [{"path": s.path, "reason": s.reason} for s in summary.skipped]
+    return data
+
+
+def _print_summary(summary: BuildSummary) -> None:
+    print(
+        f"indexed {summary.articles} articles, {summary.paragraphs} paragraphs "
+        f"in {summary.seconds:.1f} s (generation {summary.generation})"
+    )
+    print(
+        f"  added {summary.added}, updated {summary.updated}, removed {summary.removed}, "
+        f"unchanged {summary.unchanged}"
+    )
+    print(
+        f"  embedded {summary.embedded} paragraphs and {summary.embedded_sentences} sentences "
+        "(the rest came from the cache)"
+    )
+    if summary.skipped:
+        print(f"  skipped {len(summary.skipped)}:")
+        for item in summary.skipped:
+            print(f"    {item.path}: {item.reason}")
+
+
+def _build(args: argparse.Namespace, settings: Settings) -> int:
+    summary = build_index(
+        settings.knowledge_base,
+        args.paths or None,
+        rebuild=args.rebuild,
+        progress=not args.json,
+        clean_cache=args.clean_cache,
+    )
+    if args.json:
+        print(json.dumps(summary_json(summary), ensure_ascii=False))
+    else:
+        _print_summary(summary)
+    return 0
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{size} B"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _print_stats(stats: IndexStats) -> None:
+    rows = (
+        ("index", f"{stats.path} (generation {stats.generation}, format {stats.format_version})"),
+        ("model", f"{stats.model} ({stats.backend}, {stats.dimensions} dims)"),
+        ("articles", str(stats.articles)),
+        ("paragraphs", str(stats.paragraphs)),
+        ("sentences", str(stats.sentences)),
+        ("size", _size(stats.size_bytes)),
+        ("built", stats.built_at),
+    )
+    for name, value in rows:
+        print(f"{name:<11}{value}")
+
+
+def _stats(args: argparse.Namespace, settings: Settings) -> int:
+    stats = open_knowledge_base(settings.knowledge_base).stats()
+    if args.json:
+        print(json.dumps(dataclasses.asdict(stats), ensure_ascii=False))
+    else:
+        _print_stats(stats)
+    return 0
+
+
+def _search(args: argparse.Namespace, settings: Settings) -> int:
+    hits = open_knowledge_base(settings.knowledge_base).search(args.query, args.k)
+    if args.json:
+        results = [
+            {
+                "rank": rank,
+                "score": round(hit.score, 6),
+                "article_id": hit.article_id,
+                "title": hit.title,
+                "paragraph": hit.number,
+                "text": hit.text,
+            }
+            for rank, hit in enumerate(hits, start=1)
+        ]
+        print(json.dumps({"query": args.query, "results": results}, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no matching paragraphs")
+    for rank, hit in enumerate(hits, start=1):
+        print(f"{rank:>2}. {hit.score:7.3f}  {hit.title} ¶{hit.number}  [{hit.article_id}]")
+        preview = hit.text if len(hit.text) <= _PREVIEW_CHARS else hit.text[:_PREVIEW_CHARS] + "…"
+        print(textwrap.indent(textwrap.fill(preview, width=96), "      "))
+    return 0
