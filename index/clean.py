@@ -7,9 +7,9 @@ Boilerplate is recognized on principle rather than by a list tuned to one site:
    corpus of at least ``2 * repeat_threshold`` articles; below that, rules 2-4 still apply.
    Article text is quoted across stories too (a statement several reports repeat), so a
    repeated block is dropped only where boilerplate lives: in the leading or trailing run of
-   boilerplate of its article, or when it is short (a label, not a paragraph), or when it is in
-   at least half of the corpus. If repetition would empty an article, the article is a
-   duplicate rather than boilerplate and keeps those blocks.
+   boilerplate of its article, or when it is shorter than ``min_chars`` (a label, not a
+   paragraph), or when it is in more than half of the corpus. If repetition would empty an
+   article, the article is a duplicate rather than boilerplate and keeps those blocks.
 2. Navigation lines. Short one-line blocks (at most six words) without sentence punctuation
    that start with an interface verb or label ("Skip To Content", "Republish This Story",
    "Please read before republishing", "Share", "Advertisement"), and menu lines of short items
@@ -66,8 +66,6 @@ _NAVIGATION_WORDS = frozenset(
     comment tags home next previous accept manage""".split()
 )
 _MAX_NAVIGATION_WORDS = 6
-# A repeated block this short is a label, not a paragraph someone quoted.
-_SHORT_REPEAT_CHARS = 200
 # The tail rule tolerates at most this many consecutive unrecognized blocks.
 _TAIL_GAP = 2
 
@@ -168,9 +166,10 @@ def clean_documents(docs: Sequence[Document], settings: SplitSettings) -> tuple[
         for doc in prose:
             counts.update({block_key(block.text) for block in doc.blocks})
     repeated = {key for key, count in counts.items() if key and count >= threshold}
-    ubiquitous = {key for key in repeated if counts[key] * 2 >= len(prose)}
+    ubiquitous = {key for key in repeated if counts[key] * 2 > len(prose)}
     return tuple(
-        doc if doc.verbatim else _cleaned(doc, repeated, ubiquitous) for doc in normalized
+        doc if doc.verbatim else _cleaned(doc, repeated, ubiquitous, settings.min_chars)
+        for doc in normalized
     )
 
 
@@ -184,7 +183,7 @@ def _normalized(doc: Document) -> Document:
     return replace(doc, title=normalize_text(doc.title) or doc.article_id, blocks=tuple(blocks))
 
 
-def _cleaned(doc: Document, repeated: set[str], ubiquitous: set[str]) -> Document:
+def _cleaned(doc: Document, repeated: set[str], ubiquitous: set[str], short: int) -> Document:
     blocks = list(doc.blocks)
     if not blocks:
         return doc
@@ -205,7 +204,8 @@ def _cleaned(doc: Document, repeated: set[str], ubiquitous: set[str]) -> Documen
         if drop[i] or not is_repeated[i]:
             continue
         at_edge = i < lead_end or i >= trail_start
-        if at_edge or len(block.text) < _SHORT_REPEAT_CHARS or keys[i] in ubiquitous:
+        # Shorter than a paragraph (``min_chars``): a label or a slogan, not a quoted passage.
+        if at_edge or len(block.text) < short or keys[i] in ubiquitous:
             drop[i] = True
             dropped_for_repetition.append(i)
     if all(drop) and dropped_for_repetition:
