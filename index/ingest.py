@@ -27,7 +27,6 @@ def read_articles(
         if article.paragraphs:
             articles.append(article)
         else:
-            skipped.append(
-                SkippedFile(doc.source, f"article '{doc.article_id}' has no text left after removing boilerplate")
-            )
+            reason = f"article '{doc.article_id}' has no text left after removing boilerplate"
+            skipped.append(SkippedFile(doc.source, reason))
     return tuple(articles), tuple(skipped)

@@ -71,7 +71,8 @@ def _is_boundary(text: str, line_start: int, match: re.Match[str]) -> bool:
     punctuation = match.group(1)
     if punctuation != ".":
         return True
-    word_start = text.rfind(" ", line_start, match.start()) + 1
+    space = text.rfind(" ", line_start, match.start())
+    word_start = line_start if space < 0 else space + 1
     word = text[word_start : match.start()].lstrip(_OPENERS)
     lower = word.lower()
     if lower in _TITLES or lower in _NEVER_FINAL:

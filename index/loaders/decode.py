@@ -40,7 +40,8 @@ def decode_bytes(data: bytes) -> str:
             try:
                 text = data.decode(encoding)
             except UnicodeDecodeError:
-                raise UnreadableFile(f"not valid {encoding.upper()} despite its byte-order mark") from None
+                reason = f"not valid {encoding.upper()} despite its byte-order mark"
+                raise UnreadableFile(reason) from None
             return _checked(text)
     if b"\x00" in data:
         raise UnreadableFile("binary file (contains NUL bytes)")

@@ -65,7 +65,8 @@ def record_document(record: Any, source: str, fallback_id: str) -> Document:
     if not isinstance(record, dict):
         raise BadRecord("not a JSON object")
     raw_id = record.get("id")
-    article_id = str(raw_id).strip() if isinstance(raw_id, (str, int)) and str(raw_id).strip() else fallback_id
+    usable_id = isinstance(raw_id, (str, int)) and str(raw_id).strip()
+    article_id = str(raw_id).strip() if usable_id else fallback_id
     paragraphs = record.get("paragraphs")
     text = record.get("text")
     if paragraphs is not None:
@@ -82,7 +83,8 @@ def record_document(record: Any, source: str, fallback_id: str) -> Document:
         verbatim = False
     else:
         raise BadRecord("record has neither 'text' nor 'paragraphs'")
-    title = _string(record.get("title")) or short_title(next(b.text for b in blocks if b.text.strip()))
+    first_text = next(b.text for b in blocks if b.text.strip())
+    title = _string(record.get("title")) or short_title(first_text)
     return Document(
         article_id=article_id,
         title=title,
