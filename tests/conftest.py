@@ -1,0 +1,86 @@
+"""Shared fixtures: the packaged embedding model (loaded once) and a tiny article corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+# The packaged model is on disk; tests must never reach for the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from index.embed import Embedder  # noqa: E402
+from index.settings import IndexSettings, KnowledgeBaseSettings  # noqa: E402
+
+# Three short articles, one per file, with paragraphs kept verbatim (JSON ``paragraphs``).
+CORPUS: dict[str, dict[str, object]] = {
+    "owls": {
+        "id": "owls",
+        "title": "Owls of the northern forests",
+        "date": "2024-03-01",
+        "paragraphs": [
+            "Owls are nocturnal birds of prey that hunt small mammals at night. Their large eyes "
+            "gather light, and their soft feathers let them fly almost silently.",
+            "The snowy owl lives in the Arctic tundra and hunts lemmings during the long summer "
+            "days. Unlike most owls, it is active in daylight.",
+            "An owl can turn its head about 270 degrees. It cannot move its eyes, so it turns "
+            "its whole head to follow prey.",
+        ],
+    },
+    "bread": {
+        "id": "bread",
+        "title": "Baking sourdough bread",
+        "date": "2024-05-10",
+        "paragraphs": [
+            "Sourdough bread rises with a starter of wild yeast and lactic acid bacteria instead "
+            "of commercial yeast. The starter must be fed flour and water every day.",
+            "A long, cold fermentation in the refrigerator gives sourdough its sour taste and open "
+            "crumb. Bakers score the loaf before it goes into a very hot oven.",
+        ],
+    },
+    "volcanoes": {
+        "id": "volcanoes",
+        "title": "How volcanoes erupt",
+        "paragraphs": [
+            "Magma rises because it is lighter than the solid rock around it. Gas dissolved in "
+            "the magma expands as the pressure drops near the surface.",
+            "Explosive eruptions happen when sticky, silica-rich magma traps the gas until it "
+            "bursts out. Runny basalt lava lets gas escape gently, as in Hawaii.",
+        ],
+    },
+}
+
+
+def write_corpus(folder: Path, articles: dict[str, dict[str, object]] | None = None) -> Path:
+    """Write each article as ``<folder>/<key>.jsonl``; returns ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, record in (articles if articles is not None else CORPUS).items():
+        (folder / f"{key}.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The packaged model, loaded once for the whole test session."""
+    import torch
+
+    torch.set_num_threads(1)  # small inputs: one thread is as fast and leaves the CPU to others
+    model = Embedder()
+    model.embed_passages(["load the model"])
+    return model
+
+
+@pytest.fixture
+def corpus_dir(tmp_path: Path) -> Path:
+    """A folder holding the three-article test corpus."""
+    return write_corpus(tmp_path / "articles")
+
+
+@pytest.fixture
+def kb_settings(tmp_path: Path, corpus_dir: Path) -> KnowledgeBaseSettings:
+    """Settings with the index in a temporary folder and the test corpus as its source."""
+    return KnowledgeBaseSettings(
+        index=IndexSettings(path=str(tmp_path / "index"), sources=(str(corpus_dir),))
+    )
