@@ -95,8 +95,12 @@ def split_text(text: str, count_tokens: CountTokens, budget: int) -> list[str]:
     units: list[tuple[int, int, int]] = []
     for start, end in sentence_spans(text):
         units.extend(_fitting_units(text, start, end, count_tokens, budget))
+    # A tokenizer that adds special tokens counts them once per call, so summing unit counts
+    # would overstate a joined piece; count them once per piece instead.
+    overhead = min(count_tokens(""), budget // 2)
+    sizes = [max(1, tokens - overhead) for _, _, tokens in units]
     pieces: list[str] = []
-    for group in _balanced_groups([tokens for _, _, tokens in units], budget):
+    for group in _balanced_groups(sizes, budget - overhead):
         first, last = group[0], group[-1]
         pieces.extend(_verified(text[units[first][0] : units[last][1]], count_tokens, budget))
     return pieces
