@@ -65,6 +65,8 @@ class TelegramSettings:
     questions_per_minute: int = 10
     thread_ttl_hours: float = 72.0
     state_path: str = "citebot-bot.sqlite"
+    # How often a running bot checks for a newly built index generation (and drops old threads).
+    refresh_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

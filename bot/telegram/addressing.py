@@ -1,0 +1,75 @@
+"""Which messages are questions for the bot, and the question they ask."""
+
+from __future__ import annotations
+
+import re
+
+from telegram import Message, MessageEntity
+
+_SPACES = re.compile(r"[ \t]+")
+
+
+def _without_ranges(text: str, ranges: list[tuple[int, int]]) -> str:
+    """``text`` minus the given UTF-16 (offset, length) ranges, as Telegram counts entities."""
+    units = text.encode("utf-16-le")
+    kept = bytearray()
+    pos = 0
+    for offset, length in sorted(ranges):
+        kept += units[pos : offset * 2]
+        pos = max(pos, (offset + length) * 2)
+    kept += units[pos:]
+    cleaned = kept.decode("utf-16-le", errors="ignore")
+    lines = [_SPACES.sub(" ", line).strip() for line in cleaned.splitlines()]
+    return "\n".join(line for line in lines if line).strip(" ,:;")
+
+
+def _bot_mentions(message: Message, username: str, bot_id: int) -> list[MessageEntity]:
+    found = []
+    wanted = "@" + username.lower()
+    for entity, text in message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION]).items():
+        if entity.type == MessageEntity.MENTION and text.lower() == wanted:
+            found.append(entity)
+        elif entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id:
+            found.append(entity)
+    return found
+
+
+def real_reply_target(message: Message) -> Message | None:
+    """The message this one replies to; ``None`` for the implicit reply every forum topic message
+    carries to the topic's first message."""
+    target = message.reply_to_message
+    if target is None:
+        return None
+    if message.is_topic_message and (
+        target.forum_topic_created is not None or target.message_id == message.message_thread_id
+    ):
+        return None
+    return target
+
+
+def is_reply_to_bot(message: Message, bot_id: int) -> bool:
+    """Whether the message answers one of the bot's own messages."""
+    target = real_reply_target(message)
+    return target is not None and target.from_user is not None and target.from_user.id == bot_id
+
+
+def group_question(message: Message, username: str, bot_id: int) -> str | None:
+    """The question a group message asks the bot, or ``None`` if it is not addressed to it.
+
+    A message is addressed to the bot when it mentions it (``@name`` or a text mention) or
+    replies to one of its messages; the mention itself is not part of the question.
+    """
+    text = message.text or ""
+    mentions = _bot_mentions(message, username, bot_id)
+    if not mentions and not is_reply_to_bot(message, bot_id):
+        return None
+    return _without_ranges(text, [(e.offset, e.length) for e in mentions])
+
+
+def command_argument(message: Message) -> str:
+    """The text after a leading ``/command`` or ``/command@bot``."""
+    text = message.text or ""
+    for entity in message.entities:
+        if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
+            return _without_ranges(text, [(0, entity.length)])
+    return text.strip()

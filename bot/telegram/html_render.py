@@ -1,0 +1,246 @@
+"""Telegram HTML for answers, sources and paragraphs, split into messages Telegram accepts."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from bot.models import Answer
+
+# Telegram's limit is 4,096 characters of text after entity parsing; measuring the HTML source in
+# UTF-16 code units instead is stricter, so a chunk that fits here always fits there.
+MAX_MESSAGE_LENGTH = 4096
+
+ABSTAIN_TEXT = "I couldn't find an answer to that in the articles I have."
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """What a button may show about one source of an answer: the cited paragraph, as cited."""
+
+    n: int
+    article_id: str
+    paragraph: int
+    title: str
+    text: str
+    url: str | None = None
+    date: str | None = None
+    quotes: tuple[tuple[int, int], ...] = ()
+
+
+def source_refs(answer: Answer) -> tuple[SourceRef, ...]:
+    """The answer's citations, then its further results numbered on from them."""
+    refs = [
+        SourceRef(c.n, c.article_id, c.paragraph, c.title, c.text, c.url, c.date, c.quotes)
+        for c in answer.citations
+    ]
+    next_n = max((c.n for c in answer.citations), default=0) + 1
+    for i, c in enumerate(answer.more):
+        refs.append(SourceRef(next_n + i, c.article_id, c.paragraph, c.title, c.text, c.url, c.date, c.quotes))
+    return tuple(refs)
+
+
+def paragraph_label(number: int) -> str:
+    """The human paragraph number (paragraphs are numbered from 0 internally)."""
+    return f"¶{number + 1}"
+
+
+def _source_line(ref: SourceRef) -> str:
+    title = escape(ref.title or ref.article_id)
+    if ref.url and ref.url.startswith(("http://", "https://")):
+        title = f'<a href="{escape(ref.url, quote=True)}">{title}</a>'
+    parts = [title]
+    if ref.date:
+        parts.append(escape(ref.date))
+    parts.append(paragraph_label(ref.paragraph))
+    return f"{ref.n}. " + " · ".join(parts)
+
+
+def render_answer(answer: Answer, refs: Sequence[SourceRef]) -> str:
+    """The answer message: the quotes in a blockquote, then the numbered sources."""
+    if answer.abstained or not answer.quotes:
+        text = ABSTAIN_TEXT
+        if answer.more:
+            text += "\nTap <b>More</b> for the closest passages I found."
+        return text
+    lines = [f"“{escape(q.text)}” [{q.citation}]" for q in answer.quotes]
+    body = "<blockquote>" + "\n".join(lines) + "</blockquote>"
+    sources = "\n".join(_source_line(ref) for ref in refs[: len(answer.citations)])
+    return f"{body}\n\n<b>Sources</b>\n{sources}"
+
+
+def _highlighted(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """``text`` escaped, with the quoted spans in bold (overlapping or bad spans are skipped)."""
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted(spans):
+        if start < pos or end > len(text) or start >= end:
+            continue
+        out.append(escape(text[pos:start]))
+        out.append(f"<b>{escape(text[start:end])}</b>")
+        pos = end
+    out.append(escape(text[pos:]))
+    return "".join(out)
+
+
+def render_paragraph(ref: SourceRef) -> str:
+    """A source button's message: the source line, then its full paragraph, quotes in bold."""
+    return f"{_source_line(ref)}\n\n{_highlighted(ref.text, ref.quotes)}"
+
+
+def render_context(ref: SourceRef, before: str | None, after: str | None) -> str:
+    """The paragraph with its neighbours, each marked with its paragraph number."""
+    parts = [_source_line(ref)]
+    if before is not None:
+        parts.append(f"<i>{paragraph_label(ref.paragraph - 1)}</i> {escape(before)}")
+    parts.append(f"<i>{paragraph_label(ref.paragraph)}</i> {_highlighted(ref.text, ref.quotes)}")
+    if after is not None:
+        parts.append(f"<i>{paragraph_label(ref.paragraph + 1)}</i> {escape(after)}")
+    return "\n\n".join(parts)
+
+
+def render_more(refs: Sequence[SourceRef], snippet_chars: int = 300) -> str:
+    """Further results behind the More button: each source with the start of its paragraph."""
+    if not refs:
+        return "No further results."
+    blocks = ["<b>More results</b>"]
+    for ref in refs:
+        snippet = ref.text if len(ref.text) <= snippet_chars else ref.text[:snippet_chars] + "…"
+        blocks.append(f"{_source_line(ref)}\n{escape(snippet)}")
+    return "\n\n".join(blocks)
+
+
+# --- splitting -----------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"<[^>]*>|&#?\w+;|[^<&]+|[<&]")
+_TAG_NAME = re.compile(r"</?\s*([a-zA-Z0-9-]+)")
+# Cut preferences, best first: between paragraphs, between lines, after a sentence, at a space.
+_BOUNDARIES = (
+    re.compile(r"\n\s*\n\s*"),
+    re.compile(r"\n\s*"),
+    re.compile(r"(?<=[.!?…])\s+"),
+    re.compile(r"\s+"),
+)
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+class _Layout:
+    """Where an HTML string may be cut, and which tags are open at each position."""
+
+    def __init__(self, html: str) -> None:
+        n = len(html)
+        self.html = html
+        self.safe = [False] * (n + 1)
+        self.visible = [False] * (n + 1)  # html[i] is text the reader sees (not a tag)
+        self.stack: list[tuple[str, ...]] = [()] * (n + 1)
+        self.cum = [0] * (n + 1)  # UTF-16 length of html[:i]
+        for i, ch in enumerate(html):
+            self.cum[i + 1] = self.cum[i] + (2 if ord(ch) > 0xFFFF else 1)
+        open_tags: tuple[str, ...] = ()
+        for match in _TOKEN.finditer(html):
+            token, start, end = match.group(0), match.start(), match.end()
+            self.safe[start] = True
+            self.stack[start] = open_tags
+            if token.startswith("<") and len(token) > 1:
+                if token.startswith("</"):
+                    open_tags = open_tags[:-1]
+                elif not token.endswith("/>"):
+                    open_tags = (*open_tags, token)
+                continue
+            if token.startswith("&") and len(token) > 1:
+                self.visible[start] = True  # an entity is one atomic visible character
+                continue
+            for i in range(start, end):
+                self.safe[i] = True
+                self.stack[i] = open_tags
+                self.visible[i] = not ch_is_space(html[i])
+        self.safe[n] = True
+        self.stack[n] = open_tags
+        self.seen = [0] * (n + 1)  # visible characters in html[:i]
+        for i in range(n):
+            self.seen[i + 1] = self.seen[i] + self.visible[i]
+
+    def cost(self, start: int, end: int) -> int:
+        """UTF-16 length of the chunk html[start:end] with its tags reopened and closed."""
+        opened = "".join(self.stack[start])
+        return _utf16_len(opened) + self.cum[end] - self.cum[start] + _utf16_len(_closing(self.stack[end]))
+
+    def chunk(self, start: int, end: int) -> str:
+        body = self.html[start:end].rstrip()
+        return "".join(self.stack[start]) + body + _closing(self.stack[end])
+
+    def has_text(self, start: int, end: int) -> bool:
+        return self.seen[end] > self.seen[start]
+
+
+def ch_is_space(ch: str) -> bool:
+    """Whether ``ch`` is whitespace (a cut may swallow it)."""
+    return ch.isspace()
+
+
+def _closing(stack: Sequence[str]) -> str:
+    closing = []
+    for tag in reversed(stack):
+        name = _TAG_NAME.match(tag)
+        if name:
+            closing.append(f"</{name.group(1)}>")
+    return "".join(closing)
+
+
+def split_html(html: str, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
+    """Split HTML into chunks of at most ``limit``, cutting at paragraph, line, sentence or word
+    boundaries, closing the open tags at each cut and reopening them in the next chunk."""
+    html = html.strip()
+    if _utf16_len(html) <= limit:
+        return [html] if html else []
+    layout = _Layout(html)
+    cuts = [
+        [(m.start(), m.end()) for m in boundary.finditer(html) if layout.safe[m.start()]]
+        for boundary in _BOUNDARIES
+    ]
+    chunks: list[str] = []
+    start = 0
+    n = len(html)
+    while start < n:
+        if layout.cost(start, n) <= limit:
+            if layout.has_text(start, n):
+                chunks.append(layout.chunk(start, n))
+            break
+        cut = _best_cut(layout, cuts, start, limit)
+        if cut is None:
+            raise ValueError("a single tag does not fit in a Telegram message")
+        end, resume = cut
+        chunks.append(layout.chunk(start, end))
+        start = resume
+    return chunks
+
+
+def _best_cut(
+    layout: _Layout, cuts: list[list[tuple[int, int]]], start: int, limit: int
+) -> tuple[int, int] | None:
+    """The (end, next start) of the chunk beginning at ``start``: the latest cut of the best kind
+    that fits and keeps at least half the room used; failing that, the latest safe position."""
+    room = limit - _utf16_len("".join(layout.stack[start]))
+    # No chunk can extend past the position where the raw text alone fills the room.
+    furthest = bisect.bisect_right(layout.cum, layout.cum[start] + room) - 1
+    for rank, kind in enumerate(cuts):
+        i = bisect.bisect_right(kind, (furthest, len(layout.html) + 1)) - 1
+        while i >= 0 and kind[i][0] > start:
+            end, resume = kind[i]
+            if layout.cost(start, end) <= limit:
+                if layout.has_text(start, end) and (
+                    rank == 0 or layout.cum[end] - layout.cum[start] >= room // 2
+                ):
+                    return end, resume
+                break
+            i -= 1
+    for end in range(furthest, start, -1):
+        if layout.safe[end] and layout.has_text(start, end) and layout.cost(start, end) <= limit:
+            return end, end
+    return None

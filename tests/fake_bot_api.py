@@ -1,0 +1,534 @@
+"""A fake Telegram Bot API server for end-to-end tests of the bot.
+
+An aiohttp server on 127.0.0.1 (random port), running in a background thread, that speaks enough
+of the Bot API for python-telegram-bot: getMe, getUpdates (long polling with offset and timeout),
+sendMessage, editMessageText, answerCallbackQuery, sendChatAction, setMyCommands, webhook calls.
+Tests inject updates as real update JSON, every call is recorded, and the next call of a method
+can be answered with 429 + retry_after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+# Parameters that are plain strings even when they look like JSON ("123", "true").
+_STRING_PARAMS = {
+    "text", "parse_mode", "action", "callback_query_id", "url", "secret_token", "caption",
+    "inline_message_id", "language_code", "emoji", "business_connection_id",
+}
+_TAG = re.compile(r"<[^>]+>")
+_MENTION = re.compile(r"@[A-Za-z0-9_]{3,}")
+
+
+def utf16_len(text: str) -> int:
+    """Length of ``text`` in UTF-16 code units, as Telegram counts entity offsets."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def html_to_text(markup: str) -> str:
+    """What a Telegram client shows for an HTML-formatted message (tags dropped, unescaped)."""
+    return html.unescape(_TAG.sub("", markup))
+
+
+def auto_entities(text: str) -> list[dict[str, Any]]:
+    """The entities Telegram would detect: a leading /command and @mentions."""
+    entities = []
+    command = re.match(r"/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?", text)
+    if command:
+        entities.append({"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))})
+    for match in _MENTION.finditer(text):
+        if command and match.start() < command.end():
+            continue
+        offset = utf16_len(text[: match.start()])
+        entities.append({"type": "mention", "offset": offset, "length": utf16_len(match.group(0))})
+    return entities
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the bot made."""
+
+    seq: int
+    method: str
+    params: dict[str, Any]
+    at: float  # time.monotonic() on arrival
+    status: int = 200
+    result: Any = None
+
+
+@dataclass
+class _State:
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    delivered_at: dict[int, float] = field(default_factory=dict)
+    messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    next_message_id: dict[int, int] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    failures: dict[str, list[int]] = field(default_factory=dict)
+    confirmed: int = 0
+
+
+class FakeBotApi:
+    """The fake server; use as a context manager or call ``start()``/``stop()``."""
+
+    def __init__(
+        self,
+        token: str = "4242:fake-TOKEN-for-tests_only",
+        username: str = "citebot_test_bot",
+        bot_id: int = 4242,
+    ) -> None:
+        self.token = token
+        self.username = username
+        self.bot_id = bot_id
+        self.port = 0
+        self._state = _State()
+        self._lock = threading.Condition()
+        self._update_ids = itertools.count(1)
+        self._callback_ids = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._new_update: asyncio.Event | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def __enter__(self) -> FakeBotApi:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> FakeBotApi:
+        """Start serving on a random 127.0.0.1 port in a background thread."""
+        started = threading.Event()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self._start_site())
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup() if self._runner else asyncio.sleep(0))
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name="fake-bot-api", daemon=True)
+        self._thread.start()
+        if not started.wait(10):
+            raise RuntimeError("fake Bot API server did not start")
+        return self
+
+    async def _start_site(self) -> None:
+        self._new_update = asyncio.Event()
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    def stop(self) -> None:
+        """Stop the server."""
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop = None
+
+    @property
+    def base_url(self) -> str:
+        """The value for [telegram] base_url (python-telegram-bot appends the token)."""
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        """The value for [telegram] base_file_url."""
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    @property
+    def bot_user(self) -> dict[str, Any]:
+        """The bot's User object."""
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Citebot",
+            "username": self.username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    # --- injecting updates -----------------------------------------------------------------------
+
+    def inject(self, payload: dict[str, Any]) -> int:
+        """Queue an update (``payload`` without update_id, e.g. {"message": {...}}); returns its id."""
+        update_id = next(self._update_ids)
+        with self._lock:
+            self._state.updates.append({"update_id": update_id, **payload})
+        if self._loop is not None and self._new_update is not None:
+            self._loop.call_soon_threadsafe(self._new_update.set)
+        return update_id
+
+    def _message_id(self, chat_id: int) -> int:
+        with self._lock:
+            number = self._state.next_message_id.get(chat_id, 100) + 1
+            self._state.next_message_id[chat_id] = number
+            return number
+
+    def send_text(
+        self,
+        chat: dict[str, Any],
+        user: dict[str, Any],
+        text: str,
+        *,
+        reply_to: dict[str, Any] | None = None,
+        entities: list[dict[str, Any]] | None = None,
+        topic_id: int | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """A user sends a text message; returns (update id, the message)."""
+        message: dict[str, Any] = {
+            "message_id": self._message_id(chat["id"]),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user,
+            "text": text,
+        }
+        found = auto_entities(text) if entities is None else entities
+        if found:
+            message["entities"] = found
+        if topic_id is not None:
+            message["message_thread_id"] = topic_id
+            message["is_topic_message"] = True
+            # Outside explicit replies, a topic's messages reply to the topic's first message.
+            message["reply_to_message"] = reply_to or self.topic_root(chat, user, topic_id)
+        elif reply_to is not None:
+            message["reply_to_message"] = reply_to
+        with self._lock:
+            self._state.messages[(chat["id"], message["message_id"])] = message
+        return self.inject({"message": message}), message
+
+    def topic_root(self, chat: dict[str, Any], user: dict[str, Any], topic_id: int) -> dict[str, Any]:
+        """The service message that created a forum topic."""
+        return {
+            "message_id": topic_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user,
+            "message_thread_id": topic_id,
+            "forum_topic_created": {"name": f"Topic {topic_id}", "icon_color": 7322096},
+        }
+
+    def press(self, message: dict[str, Any], data: str, user: dict[str, Any]) -> int:
+        """A user presses an inline button with ``data`` under ``message``; returns the update id."""
+        query = {
+            "id": str(next(self._callback_ids)),
+            "from": user,
+            "message": message,
+            "chat_instance": f"ci{message['chat']['id']}",
+            "data": data,
+        }
+        return self.inject({"callback_query": query})
+
+    # --- observing -------------------------------------------------------------------------------
+
+    def calls(self, method: str | None = None, since: int = 0) -> list[Call]:
+        """Recorded calls (of one method), from sequence number ``since`` on."""
+        with self._lock:
+            return [c for c in self._state.calls[since:] if method is None or c.method == method]
+
+    def mark(self) -> int:
+        """A sequence number: pass it as ``since`` to look only at later calls."""
+        with self._lock:
+            return len(self._state.calls)
+
+    def wait_for(
+        self,
+        method: str,
+        where: Callable[[Call], bool] = lambda c: True,
+        *,
+        since: int = 0,
+        timeout: float = 30.0,
+        status: int = 200,
+    ) -> Call:
+        """The first call of ``method`` matching ``where`` (after ``since``), waiting up to ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                for call in self._state.calls[since:]:
+                    if call.method == method and call.status == status and where(call):
+                        return call
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = [(c.method, c.params.get("chat_id")) for c in self._state.calls[since:]]
+                    raise TimeoutError(f"no {method} call within {timeout} s; calls since: {seen}")
+                self._lock.wait(remaining)
+
+    def delivered_at(self, update_id: int) -> float | None:
+        """When getUpdates first handed the update to the bot (time.monotonic())."""
+        with self._lock:
+            return self._state.delivered_at.get(update_id)
+
+    def message(self, chat_id: int, message_id: int) -> dict[str, Any]:
+        """A message as the fake server knows it (user's or bot's, after edits)."""
+        with self._lock:
+            return self._state.messages[(chat_id, message_id)]
+
+    def pending_updates(self) -> int:
+        """Updates not yet confirmed by the bot."""
+        with self._lock:
+            return len(self._state.updates)
+
+    def fail_next(self, method: str, retry_after: int) -> None:
+        """Answer the next call of ``method`` with 429 Too Many Requests and ``retry_after``."""
+        with self._lock:
+            self._state.failures.setdefault(method, []).append(retry_after)
+
+    # --- the Bot API -----------------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        raw: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            body = await request.json()
+            return {**raw, **body}
+        if request.can_read_body:
+            raw.update(await request.post())
+        params: dict[str, Any] = {}
+        for key, value in raw.items():
+            value = str(value)
+            if key in _STRING_PARAMS:
+                params[key] = value
+                continue
+            try:
+                params[key] = json.loads(value)
+            except ValueError:
+                params[key] = value
+        return params
+
+    def _record(self, call: Call) -> None:
+        with self._lock:
+            self._state.calls.append(call)
+            self._lock.notify_all()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        try:
+            params = await self._params(request)
+        except (ConnectionError, ValueError) as exc:  # the bot went away mid-request
+            return _bad_request(f"unreadable request: {exc}")
+        arrived = time.monotonic()
+        if request.match_info["token"] != self.token:
+            self._record(Call(self.mark(), method, params, arrived, 401))
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
+        with self._lock:
+            failures = self._state.failures.get(method)
+            retry_after = failures.pop(0) if failures else None
+        if retry_after is not None:
+            self._record(Call(self.mark(), method, params, arrived, 429))
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {retry_after}",
+                    "parameters": {"retry_after": retry_after},
+                },
+                status=429,
+            )
+        handler = getattr(self, "_api_" + method.lower(), None)
+        if handler is None:
+            self._record(Call(self.mark(), method, params, arrived, 404))
+            return web.json_response(
+                {"ok": False, "error_code": 404, "description": "Not Found: method not found"},
+                status=404,
+            )
+        if method == "getUpdates":
+            result = await handler(params)
+        else:
+            result = handler(params)
+        if isinstance(result, web.Response):
+            self._record(Call(self.mark(), method, params, arrived, result.status))
+            return result
+        self._record(Call(self.mark(), method, params, arrived, 200, result))
+        return web.json_response({"ok": True, "result": result})
+
+    def _api_getme(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.bot_user
+
+    async def _api_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        timeout = float(params.get("timeout") or 0)
+        limit = int(params.get("limit") or 100)
+        deadline = time.monotonic() + timeout
+        assert self._new_update is not None
+        while True:
+            self._new_update.clear()
+            with self._lock:
+                if offset:
+                    # Like Telegram: asking from an offset confirms every earlier update.
+                    self._state.updates = [u for u in self._state.updates if u["update_id"] >= offset]
+                    self._state.confirmed = max(self._state.confirmed, offset - 1)
+                batch = self._state.updates[:limit]
+                if batch:
+                    now = time.monotonic()
+                    for update in batch:
+                        self._state.delivered_at.setdefault(update["update_id"], now)
+                    return batch
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            try:
+                await asyncio.wait_for(self._new_update.wait(), remaining)
+            except TimeoutError:
+                return []
+
+    def _bot_message(self, params: dict[str, Any], chat_id: int) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "message_id": self._message_id(chat_id),
+            "date": int(time.time()),
+            "chat": self._chat_of(chat_id),
+            "from": self.bot_user,
+            "text": html_to_text(params.get("text", "")),
+        }
+        reply = params.get("reply_parameters") or {}
+        if isinstance(reply, dict) and reply.get("message_id") is not None:
+            with self._lock:
+                target = self._state.messages.get((chat_id, int(reply["message_id"])))
+            if target is not None:
+                message["reply_to_message"] = {k: v for k, v in target.items() if k != "reply_to_message"}
+        if params.get("message_thread_id"):
+            message["message_thread_id"] = params["message_thread_id"]
+            message["is_topic_message"] = True
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        return message
+
+    def _chat_of(self, chat_id: int) -> dict[str, Any]:
+        with self._lock:
+            for (cid, _), message in self._state.messages.items():
+                if cid == chat_id:
+                    return message["chat"]
+        return {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+
+    def _api_sendmessage(self, params: dict[str, Any]) -> dict[str, Any] | web.Response:
+        text = params.get("text", "")
+        if not html_to_text(text).strip():
+            return _bad_request("message text is empty")
+        if utf16_len(html_to_text(text)) > 4096:
+            return _bad_request("message is too long")
+        if params.get("parse_mode") == "HTML" and not _balanced(text):
+            return _bad_request("can't parse entities: unbalanced tags")
+        chat_id = int(params["chat_id"])
+        message = self._bot_message(params, chat_id)
+        with self._lock:
+            self._state.messages[(chat_id, message["message_id"])] = message
+        return message
+
+    def _api_editmessagetext(self, params: dict[str, Any]) -> dict[str, Any] | web.Response:
+        text = params.get("text", "")
+        if utf16_len(html_to_text(text)) > 4096:
+            return _bad_request("message is too long")
+        if params.get("parse_mode") == "HTML" and not _balanced(text):
+            return _bad_request("can't parse entities: unbalanced tags")
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        with self._lock:
+            message = self._state.messages.get(key)
+            if message is None:
+                return _bad_request("message to edit not found")
+            message = {**message, "text": html_to_text(text), "edit_date": int(time.time())}
+            if params.get("reply_markup"):
+                message["reply_markup"] = params["reply_markup"]
+            else:
+                message.pop("reply_markup", None)
+            self._state.messages[key] = message
+        return message
+
+    def _api_answercallbackquery(self, params: dict[str, Any]) -> bool:
+        return True
+
+    def _api_sendchataction(self, params: dict[str, Any]) -> bool:
+        return True
+
+    def _api_setmycommands(self, params: dict[str, Any]) -> bool:
+        return True
+
+    def _api_deletemycommands(self, params: dict[str, Any]) -> bool:
+        return True
+
+    def _api_deletewebhook(self, params: dict[str, Any]) -> bool:
+        return True
+
+    def _api_setwebhook(self, params: dict[str, Any]) -> bool:
+        return True
+
+    def _api_getwebhookinfo(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"url": "", "has_custom_certificate": False, "pending_update_count": self.pending_updates()}
+
+    def _api_close(self, params: dict[str, Any]) -> bool:
+        return True
+
+    def _api_logout(self, params: dict[str, Any]) -> bool:
+        return True
+
+
+def _bad_request(description: str) -> web.Response:
+    return web.json_response(
+        {"ok": False, "error_code": 400, "description": f"Bad Request: {description}"}, status=400
+    )
+
+
+_ALLOWED_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+                 "blockquote", "tg-spoiler", "span", "tg-emoji"}
+
+
+def _balanced(markup: str) -> bool:
+    """Whether HTML is well formed the way Telegram insists: known tags, properly nested, and no
+    stray ``<`` or ``&``."""
+    stack: list[str] = []
+    for match in re.finditer(r"<(/?)([a-zA-Z-]+)[^>]*>|<|&(#?\w+;)?", markup):
+        if match.group(0) == "<" or (match.group(0).startswith("&") and not match.group(3)):
+            return False
+        if match.group(0).startswith("&"):
+            continue
+        closing, name = match.group(1), match.group(2).lower()
+        if name not in _ALLOWED_TAGS:
+            return False
+        if closing:
+            if not stack or stack.pop() != name:
+                return False
+        else:
+            stack.append(name)
+    return not stack
+
+
+# Helpers to build users and chats for updates.
+
+def user(user_id: int, first_name: str = "Ann", username: str | None = None) -> dict[str, Any]:
+    """A User object."""
+    data: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
+    if username:
+        data["username"] = username
+    return data
+
+
+def private_chat(of: dict[str, Any]) -> dict[str, Any]:
+    """The private chat with a user."""
+    return {"id": of["id"], "type": "private", "first_name": of["first_name"]}
+
+
+def group_chat(chat_id: int, title: str = "Readers", forum: bool = False) -> dict[str, Any]:
+    """A supergroup (a forum when ``forum``)."""
+    data: dict[str, Any] = {"id": chat_id, "type": "supergroup", "title": title}
+    if forum:
+        data["is_forum"] = True
+    return data

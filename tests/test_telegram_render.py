@@ -1,0 +1,135 @@
+"""Telegram HTML rendering and message splitting."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.models import Answer, Citation, Quote
+from bot.telegram.html_render import (
+    MAX_MESSAGE_LENGTH,
+    render_answer,
+    render_context,
+    render_more,
+    render_paragraph,
+    source_refs,
+    split_html,
+)
+from fake_bot_api import _balanced, html_to_text
+
+HOSTILE = 'Fish <b>& chips</b> <script>alert("x")</script> cost 5 < 6 && "ok"'
+
+
+def _citation(n: int, text: str, **extra: object) -> Citation:
+    defaults: dict[str, object] = dict(
+        paragraph_id=n, article_id=f"a{n}", title=f"Title {n}", paragraph=n, score=1.0
+    )
+    defaults.update(extra)
+    return Citation(n=n, text=text, **defaults)  # type: ignore[arg-type]
+
+
+def _answer(*quotes: tuple[str, int], citations: tuple[Citation, ...], more: tuple[Citation, ...] = ()) -> Answer:
+    return Answer(
+        question="q",
+        abstained=False,
+        quotes=tuple(Quote(t, c) for t, c in quotes),
+        citations=citations,
+        more=more,
+    )
+
+
+def _tags_balanced(html: str) -> bool:
+    return _balanced(html)
+
+
+def test_answer_has_quote_then_numbered_sources_with_links_dates_and_paragraphs() -> None:
+    c1 = _citation(1, "The bridge opened in 1932.", url="https://example.org/b?x=1&y=2", date="2024-01-02")
+    c2 = _citation(2, "It is long.", title="Plain")
+    answer = _answer(("The bridge opened in 1932.", 1), ("It is long.", 2), citations=(c1, c2))
+    html = render_answer(answer, source_refs(answer))
+    assert html.startswith("<blockquote>“The bridge opened in 1932.” [1]\n“It is long.” [2]</blockquote>")
+    assert '1. <a href="https://example.org/b?x=1&amp;y=2">Title 1</a> · 2024-01-02 · ¶2' in html
+    assert "2. Plain · ¶3" in html
+    assert _tags_balanced(html)
+
+
+def test_everything_from_articles_and_users_is_escaped() -> None:
+    c = _citation(1, HOSTILE, title="<i>T</i> & co", url='javascript:alert("x")', date="<d>")
+    answer = _answer((HOSTILE, 1), citations=(c,))
+    refs = source_refs(answer)
+    for html in (render_answer(answer, refs), render_paragraph(refs[0]), render_more(refs),
+                 render_context(refs[0], HOSTILE, HOSTILE)):
+        assert "<script>" not in html and "<i>T</i>" not in html
+        assert "javascript:" not in html  # only http(s) links become links
+        assert _tags_balanced(html)
+        assert HOSTILE in html_to_text(html)
+
+
+def test_abstention_mentions_more_only_when_there_is_more() -> None:
+    bare = Answer(question="q", abstained=True)
+    assert "couldn't find" in render_answer(bare, ())
+    assert "More" not in render_answer(bare, ())
+    near = Answer(question="q", abstained=True, more=(_citation(1, "x"),))
+    assert "More" in render_answer(near, source_refs(near))
+
+
+def test_more_results_are_numbered_after_the_citations() -> None:
+    answer = _answer(("a", 1), citations=(_citation(1, "a"),), more=(_citation(5, "b"), _citation(6, "c")))
+    refs = source_refs(answer)
+    assert [r.n for r in refs] == [1, 2, 3]
+    assert "2. Title 5" in render_more(refs[1:])
+
+
+def test_paragraph_highlights_the_quoted_spans() -> None:
+    text = "First sentence. Second <one> sentence."
+    answer = _answer(("Second <one> sentence.", 1), citations=(_citation(1, text, quotes=((16, 38),)),))
+    html = render_paragraph(source_refs(answer)[0])
+    assert html.endswith("First sentence. <b>Second &lt;one&gt; sentence.</b>")
+
+
+def test_short_html_is_one_chunk() -> None:
+    assert split_html("<b>hi</b> there") == ["<b>hi</b> there"]
+
+
+def test_split_prefers_paragraph_then_line_then_sentence_boundaries() -> None:
+    para = "Sentence one is here. " * 30
+    html = "\n\n".join([para.strip()] * 3)
+    chunks = split_html(html, limit=1500)
+    assert all(len(c) <= 1500 for c in chunks)
+    assert all(c.endswith("here.") for c in chunks)  # cut at paragraph ends, not mid-sentence
+    lines = "\n".join(["A line of text without a stop"] * 100)
+    assert all(c.endswith("stop") for c in split_html(lines, limit=500))
+    sentences = "Short one. " * 200
+    assert all(c.endswith(".") for c in split_html(sentences, limit=300))
+
+
+def test_split_never_breaks_tags_or_entities_and_keeps_all_text() -> None:
+    quote = " ".join(f"word{i} &amp; <b>bold {i}</b> <a href=\"https://x.org/?a=1&amp;b={i}\">link {i}</a>." for i in range(400))
+    html = f"<blockquote>{quote}</blockquote>\n\n<b>Sources</b>\n1. Title"
+    chunks = split_html(html, limit=MAX_MESSAGE_LENGTH)
+    assert len(chunks) > 1
+    for chunk in chunks:
+        assert len(chunk.encode("utf-16-le")) // 2 <= MAX_MESSAGE_LENGTH
+        assert _tags_balanced(chunk), chunk[:80]
+        assert re.search(r"&[a-z]*$", chunk) is None
+    assert chunks[1].startswith("<blockquote>")  # the open quote is reopened
+    squash = lambda s: re.sub(r"\s+", "", html_to_text(s))  # noqa: E731
+    assert squash("".join(chunks)) == squash(html)
+
+
+def test_split_counts_utf16_units() -> None:
+    emoji = "😀 " * 3000  # 3 UTF-16 units per "😀 ", far over the limit in UTF-16
+    chunks = split_html(emoji)
+    assert len(chunks) == 3
+    assert all(len(c.encode("utf-16-le")) // 2 <= MAX_MESSAGE_LENGTH for c in chunks)
+
+
+def test_split_cuts_a_word_longer_than_a_message() -> None:
+    chunks = split_html("x" * 9000)
+    assert [len(c) for c in chunks] == [4096, 4096, 808]
+
+
+def test_a_tag_longer_than_the_limit_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        split_html(f'<a href="https://x.org/{"y" * 200}">z</a> ' * 3, limit=100)

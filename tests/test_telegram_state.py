@@ -1,0 +1,203 @@
+"""The bot's thread store, rate limit, callback data, token redaction and addressing rules."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from telegram import Message
+
+from bot.models import CitedParagraph, Conversation, Turn
+from bot.telegram import buttons
+from bot.telegram.addressing import command_argument, group_question, real_reply_target
+from bot.telegram.html_render import SourceRef
+from bot.telegram.limits import QuestionLimiter
+from bot.telegram.logs import REDACTED, TokenRedactingFilter
+from bot.telegram.threads import ThreadStore, conversation_from_json, conversation_to_json
+from fake_bot_api import FakeBotApi, auto_entities, group_chat, user
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _conversation(*questions: str) -> Conversation:
+    return Conversation(
+        turns=tuple(
+            Turn(q, f"{q} (query)", (CitedParagraph(i, f"art{i}", i + 1),), abstained=i % 2 == 1)
+            for i, q in enumerate(questions)
+        )
+    )
+
+
+REF = SourceRef(1, "art", 3, "Title", "Paragraph text.", "https://x.org", "2024-01-01", ((0, 9),))
+
+
+def _record(store: ThreadStore, chat: int, message_id: int, conversation: Conversation,
+            thread_id: int | None = None, private: bool = False) -> tuple[int, int]:
+    return store.record_answer(
+        chat_id=chat, topic_id=0, thread_id=thread_id, conversation=conversation,
+        question_message_id=message_id, refs=(REF,), cited=1, make_current=private,
+    )
+
+
+def test_conversation_json_round_trip_keeps_every_field() -> None:
+    conversation = _conversation("when <b>?", "and then — “why”?")
+    assert conversation_from_json(conversation_to_json(conversation)) == conversation
+
+
+def test_threads_follow_message_ids_and_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "bot.sqlite"
+    store = ThreadStore(path, ttl_hours=1)
+    thread_a, answer_a = _record(store, -5, 10, _conversation("a1"))
+    store.link_messages(-5, thread_a, [11, 12])
+    thread_b, _ = _record(store, -5, 20, _conversation("b1"))
+    assert thread_a != thread_b
+    store.close()
+
+    store = ThreadStore(path, ttl_hours=1)
+    for message_id in (10, 11, 12):
+        found = store.thread_of_message(-5, message_id)
+        assert found is not None and found.thread_id == thread_a
+        assert found.conversation == _conversation("a1")
+    assert store.thread_of_message(-5, 20).thread_id == thread_b  # type: ignore[union-attr]
+    assert store.thread_of_message(-6, 10) is None  # message ids are per chat
+    stored = store.answer(answer_a)
+    assert stored is not None and stored.refs == (REF,) and stored.chat_id == -5
+
+
+def test_follow_up_updates_the_thread_and_private_chats_have_a_current_one(tmp_path: Path) -> None:
+    store = ThreadStore(tmp_path / "s.sqlite", ttl_hours=1)
+    thread, _ = _record(store, 7, 1, _conversation("q1"), private=True)
+    _record(store, 7, 3, _conversation("q1", "q2"), thread_id=thread, private=True)
+    current = store.current_thread(7, 0)
+    assert current is not None and current.thread_id == thread
+    assert [t.question for t in current.conversation.turns] == ["q1", "q2"]
+    assert store.forget_current(7, 0)
+    assert store.current_thread(7, 0) is None
+    assert store.thread_of_message(7, 3) is not None  # replies still reach the old thread
+
+
+def test_threads_and_answers_expire(tmp_path: Path) -> None:
+    clock = Clock()
+    store = ThreadStore(tmp_path / "s.sqlite", ttl_hours=2, clock=clock)
+    thread, answer = _record(store, 7, 1, _conversation("q"), private=True)
+    clock.now += 3600
+    assert store.thread_of_message(7, 1) is not None
+    clock.now += 2 * 3600
+    assert store.thread_of_message(7, 1) is None
+    assert store.current_thread(7, 0) is None
+    assert store.answer(answer) is None
+    assert store.purge() == 1
+    assert store.thread(thread) is None
+
+
+def test_more_is_shown_once(tmp_path: Path) -> None:
+    store = ThreadStore(tmp_path / "s.sqlite", ttl_hours=1)
+    _, answer = _record(store, 7, 1, _conversation("q"))
+    assert store.mark_more_shown(answer)
+    assert not store.mark_more_shown(answer)
+    assert store.answer(answer).more_shown  # type: ignore[union-attr]
+
+
+def test_question_stats(tmp_path: Path) -> None:
+    store = ThreadStore(tmp_path / "s.sqlite", ttl_hours=1)
+    assert store.question_stats().questions == 0
+    for i in range(1, 101):
+        store.log_question(i / 100, abstained=i % 4 == 0)
+    stats = store.question_stats()
+    assert (stats.questions, stats.abstentions) == (100, 25)
+    assert stats.p50_seconds == pytest.approx(0.505, abs=0.01)
+    assert stats.p95_seconds == pytest.approx(0.95, abs=0.011)
+
+
+def test_rate_limit_is_per_user_and_slides() -> None:
+    clock = Clock()
+    limiter = QuestionLimiter(2, clock=clock)
+    assert limiter.wait_seconds(1) == 0
+    clock.now += 10
+    assert limiter.wait_seconds(1) == 0
+    assert limiter.wait_seconds(1) == 50
+    assert limiter.wait_seconds(2) == 0
+    clock.now += 50.5
+    assert limiter.wait_seconds(1) == 0
+    assert QuestionLimiter(0).wait_seconds(1) == 0
+
+
+def test_callback_data_is_compact_and_rejects_anything_else() -> None:
+    data = buttons.encode(buttons.SOURCE, 10**17, 999)
+    assert len(data.encode()) <= 64
+    assert buttons.decode(data) == buttons.ButtonPress("s", 10**17, 999)
+    for forged in (None, "", "s:1", "x:1:0", "s:-1:0", "s:1:0:0", "s:1:a", "s:1:1000", "s:1:0\n"):
+        assert buttons.decode(forged) is None
+
+
+def test_token_is_redacted_from_messages_arguments_and_tracebacks() -> None:
+    token = "123:SECRET"
+    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "POST %s", ("https://x/bot123:SECRET/getMe",), None)
+    TokenRedactingFilter(token).filter(record)
+    assert record.getMessage() == f"POST https://x/bot{REDACTED}/getMe"
+    try:
+        raise RuntimeError(f"failed https://x/bot{token}/sendMessage")
+    except RuntimeError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", None, sys.exc_info())
+    TokenRedactingFilter(token).filter(record)
+    formatted = logging.Formatter().format(record)
+    assert token not in formatted and REDACTED in formatted
+
+
+# --- addressing: which group messages are questions ------------------------------------------------
+
+API = FakeBotApi()
+BOT_ID, NAME = API.bot_id, API.username
+GROUP = group_chat(-100, forum=True)
+ANN = user(1, "Ann")
+
+
+def _message(text: str, **extra: object) -> Message:
+    data = {"message_id": 5, "date": 0, "chat": GROUP, "from": ANN, "text": text, **extra}
+    data.setdefault("entities", auto_entities(text))
+    return Message.de_json(data, None)  # type: ignore[arg-type]
+
+
+def _bot_message(message_id: int = 3) -> dict[str, object]:
+    return {"message_id": message_id, "date": 0, "chat": GROUP, "from": API.bot_user, "text": "answer"}
+
+
+def test_mention_is_stripped_wherever_it_is() -> None:
+    assert group_question(_message(f"@{NAME} when did it open?"), NAME, BOT_ID) == "when did it open?"
+    assert group_question(_message(f"When did it open, @{NAME.upper()}?"), NAME, BOT_ID) == "When did it open, ?"
+    assert group_question(_message("🎉 @" + NAME + " why?"), NAME, BOT_ID) == "🎉 why?"
+
+
+def test_text_mention_of_the_bot_counts() -> None:
+    entity = {"type": "text_mention", "offset": 0, "length": 7, "user": API.bot_user}
+    assert group_question(_message("Citebot what is it?", entities=[entity]), NAME, BOT_ID) == "what is it?"
+    other = {**entity, "user": user(9, "Someone")}
+    assert group_question(_message("Someone what is it?", entities=[other]), NAME, BOT_ID) is None
+
+
+def test_chatter_and_other_mentions_are_ignored() -> None:
+    assert group_question(_message("lunch at noon?"), NAME, BOT_ID) is None
+    assert group_question(_message("@other_bot what is it?"), NAME, BOT_ID) is None
+
+
+def test_reply_to_the_bot_is_a_question_but_topic_roots_are_not_replies() -> None:
+    assert group_question(_message("and why?", reply_to_message=_bot_message()), NAME, BOT_ID) == "and why?"
+    root = {"message_id": 2, "date": 0, "chat": GROUP, "from": API.bot_user,
+            "forum_topic_created": {"name": "t", "icon_color": 1}}
+    in_topic = _message("and why?", reply_to_message=root, message_thread_id=2, is_topic_message=True)
+    assert real_reply_target(in_topic) is None
+    assert group_question(in_topic, NAME, BOT_ID) is None
+
+
+def test_command_argument_drops_the_command_and_bot_name() -> None:
+    assert command_argument(_message(f"/ask@{NAME}  When & why?")) == "When & why?"
+    assert command_argument(_message("/ask")) == ""
