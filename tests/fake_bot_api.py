@@ -13,11 +13,16 @@ import asyncio
 import html
 import itertools
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -532,3 +537,78 @@ def group_chat(chat_id: int, title: str = "Readers", forum: bool = False) -> dic
     if forum:
         data["is_forum"] = True
     return data
+
+
+# Running ``citebot serve`` against the fake server.
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_bot_config(path: Path, api: FakeBotApi, index: Path, state: Path, **telegram: Any) -> Path:
+    """A config file pointing the bot at ``api``, with extra [telegram] keys."""
+    values = {"base_url": api.base_url, "base_file_url": api.base_file_url, "state_path": str(state), **telegram}
+    lines = ["[index]", f"path = {json.dumps(str(index))}", "", "[telegram]"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+class BotProcess:
+    """``citebot serve`` as a real subprocess, its output kept in a log file."""
+
+    def __init__(self, api: FakeBotApi, config: Path, log_path: Path, token: str | None = None) -> None:
+        self.api = api
+        self.config = config
+        self.log_path = log_path
+        self.token = api.token if token is None else token
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 180.0) -> BotProcess:
+        """Start the bot and wait until it polls for updates."""
+        mark = self.api.mark()
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TELEGRAM_BOT_TOKEN": self.token,
+               "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "serve", "-v", "--config", str(self.config)],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"citebot serve exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+            try:
+                self.api.wait_for("getUpdates", since=mark, timeout=0.5)
+                return self
+            except TimeoutError:
+                continue
+        self.stop()
+        raise TimeoutError(f"citebot serve did not start polling within {timeout} s:\n{self.log()[-3000:]}")
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM, as a service manager would; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        code = self.process.returncode
+        self.process = None
+        return code
+
+    def log(self) -> str:
+        """Everything the bot printed so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    def rss_mb(self) -> tuple[float, float]:
+        """(current, peak) resident memory of the bot process in MB."""
+        assert self.process is not None
+        fields = {}
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
