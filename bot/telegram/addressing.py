@@ -53,6 +53,12 @@ def is_reply_to_bot(message: Message, bot_id: int) -> bool:
     return target is not None and target.from_user is not None and target.from_user.id == bot_id
 
 
+def private_question(message: Message, username: str, bot_id: int) -> str:
+    """The question of a private message: all of it, less any mention of the bot."""
+    mentions = _bot_mentions(message, username, bot_id)
+    return _without_ranges(message.text or "", [(e.offset, e.length) for e in mentions])
+
+
 def group_question(message: Message, username: str, bot_id: int) -> str | None:
     """The question a group message asks the bot, or ``None`` if it is not addressed to it.
 

@@ -13,20 +13,11 @@ from urllib.parse import urlparse
 from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import (
-    AIORateLimiter,
-    Application,
-    ApplicationBuilder,
-    CallbackQueryHandler,
-    CommandHandler,
-    Defaults,
-    MessageHandler,
-    TypeHandler,
-    filters,
-)
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
 from bot.settings import Settings, TelegramSettings
-from bot.telegram.handlers import AnsweringEngine, Handlers
+from bot.telegram.handlers import register
+from bot.telegram.services import AnsweringEngine, Services
 from bot.telegram.threads import AsyncThreadStore
 
 log = logging.getLogger(__name__)
@@ -71,30 +62,28 @@ def build_application(settings: Settings, engine: AnsweringEngine, token: str) -
         builder = builder.base_file_url(t.base_file_url)
     application = builder.build()
 
-    store = AsyncThreadStore(t.state_path, t.thread_ttl_hours)
-    pool = ThreadPoolExecutor(max_workers=ENGINE_WORKERS, thread_name_prefix="citebot-engine")
-    handlers = Handlers(settings, engine, store, pool)
-    application.bot_data.update(
-        citebot_settings=settings, citebot_engine=engine, citebot_store=store, citebot_pool=pool
+    services = Services(
+        settings=settings,
+        engine=engine,
+        store=AsyncThreadStore(t.state_path, t.thread_ttl_hours),
+        pool=ThreadPoolExecutor(max_workers=ENGINE_WORKERS, thread_name_prefix="citebot-engine"),
     )
-
-    application.add_handler(TypeHandler(Update, handlers.gate), group=-1)
-    application.add_handler(CommandHandler("start", handlers.on_start))
-    application.add_handler(CommandHandler("help", handlers.on_help))
-    application.add_handler(CommandHandler("ask", handlers.on_ask))
-    application.add_handler(CommandHandler("new", handlers.on_new))
-    application.add_handler(CommandHandler("sources", handlers.on_sources))
-    application.add_handler(CommandHandler("stats", handlers.on_stats))
-    application.add_handler(
-        MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, handlers.on_text)
-    )
-    application.add_handler(CallbackQueryHandler(handlers.on_button))
-    application.add_error_handler(handlers.on_error)
+    application.bot_data["citebot"] = services
+    register(application, services)
     return application
 
 
+# The index refresh task of each running application.
+_refresher: dict[Application, asyncio.Task[None]] = {}
+
+
+def _services(application: Application) -> Services:
+    services: Services = application.bot_data["citebot"]
+    return services
+
+
 async def _post_init(application: Application) -> None:
-    settings: Settings = application.bot_data["citebot_settings"]
+    settings = _services(application).settings
     try:
         await application.bot.set_my_commands(COMMANDS)
         for admin in settings.telegram.admin_users:
@@ -102,22 +91,19 @@ async def _post_init(application: Application) -> None:
                 await application.bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(admin))
     except TelegramError as exc:
         log.warning("could not set the bot's command list: %s", exc)
-    application.bot_data["citebot_refresher"] = asyncio.create_task(_keep_fresh(application))
+    _refresher[application] = asyncio.create_task(_keep_fresh(application))
     log.info("serving as @%s", application.bot.username)
 
 
 async def _keep_fresh(application: Application) -> None:
     """Switch to a newly built index generation and drop expired threads, periodically."""
-    settings: Settings = application.bot_data["citebot_settings"]
-    engine: AnsweringEngine = application.bot_data["citebot_engine"]
-    store: AsyncThreadStore = application.bot_data["citebot_store"]
-    pool: ThreadPoolExecutor = application.bot_data["citebot_pool"]
-    loop = asyncio.get_running_loop()
+    services = _services(application)
+    store = services.store
     while True:
-        await asyncio.sleep(settings.telegram.refresh_seconds)
+        await asyncio.sleep(services.settings.telegram.refresh_seconds)
         try:
             # The engine swaps generations atomically, so questions in flight are never dropped.
-            if await loop.run_in_executor(pool, engine.refresh):
+            if await services.run(services.engine.refresh):
                 log.info("switched to a newly built index")
             await store.call(store.sync.purge)
         except Exception:
@@ -125,13 +111,14 @@ async def _keep_fresh(application: Application) -> None:
 
 
 async def _post_shutdown(application: Application) -> None:
-    task = application.bot_data.pop("citebot_refresher", None)
+    task = _refresher.pop(application, None)
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    application.bot_data["citebot_pool"].shutdown(wait=True, cancel_futures=True)
-    application.bot_data["citebot_store"].close()
+    services = _services(application)
+    services.pool.shutdown(wait=True, cancel_futures=True)
+    services.store.close()
 
 
 def webhook_secret(token: str) -> str:

@@ -1,0 +1,118 @@
+"""The bot's commands: /start, /help, /new, /sources and the admins' /stats."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from html import escape
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import ContextTypes
+
+from bot.telegram.messaging import reply_html, topic_of
+from bot.telegram.services import Services
+
+START_TEXT = """<b>I answer questions about my articles with verbatim quotes and numbered sources.</b>
+I never make things up: if the articles don't say, I say so.
+
+<b>In a private chat</b> just send me a question. Follow-up questions continue the conversation (“and when did it open?”); /new starts a fresh one.
+
+<b>In a group</b> mention me (<code>@{username} your question</code>), use <code>/ask your question</code>, or reply to one of my answers to follow up on it. I ignore everything else.
+
+The buttons under an answer show each source's full paragraph (and its neighbours), and <b>More results</b> shows what else I found.
+/sources lists the articles I know. /help shows this again."""
+
+HELP_TEXT = """<b>Commands</b>
+/ask <i>question</i> – ask a question (in groups also: mention me, or reply to my answer)
+/new – forget this chat's conversation and start afresh
+/sources – the articles I answer from
+/help – this help
+/start – what I am
+
+In a private chat every message is a question; replies to my answers are follow-ups."""
+
+
+class Commands:
+    """Command handlers."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._store = services.store
+        self._admins = frozenset(services.settings.telegram.admin_users)
+
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start: what the bot is and how to use it."""
+        if update.message:
+            await reply_html(context.bot, update.message, START_TEXT.format(username=escape(context.bot.username)))
+
+    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/help: the commands."""
+        if update.message:
+            await reply_html(context.bot, update.message, HELP_TEXT)
+
+    async def on_new(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/new: forget the chat's current conversation."""
+        message = update.message
+        if message is None:
+            return
+        if message.chat.type != ChatType.PRIVATE:
+            await reply_html(
+                context.bot, message, "In groups every question starts afresh unless it replies to one of my answers."
+            )
+            return
+        await self._store.call(self._store.sync.forget_current, message.chat_id, topic_of(message))
+        await reply_html(context.bot, message, "Done: your next question starts a new conversation.")
+
+    async def on_sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/sources: how many articles, the latest ones, when the index was built."""
+        message = update.message
+        if message is None:
+            return
+        stats = await self._services.run(self._services.engine.stats)
+        latest = await self._services.run(self._services.engine.latest_articles, 5)
+        lines = [
+            f"<b>{_count(stats.articles, 'article')}</b>, {_count(stats.paragraphs, 'paragraph')}; "
+            f"index built {escape(_when(stats.built_at))}."
+        ]
+        if latest:
+            lines.append("\n<b>Latest</b>")
+        for article in latest:
+            title = escape(article.title or article.article_id)
+            if article.url and str(article.url).startswith(("http://", "https://")):
+                title = f'<a href="{escape(article.url, quote=True)}">{title}</a>'
+            lines.append(f"• {title}" + (f" · {escape(article.date)}" if article.date else ""))
+        await reply_html(context.bot, message, "\n".join(lines))
+
+    async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/stats (admins only): questions, abstentions, latency."""
+        message = update.message
+        if message is None:
+            return
+        if message.from_user is None or message.from_user.id not in self._admins:
+            await reply_html(context.bot, message, "Only the bot's admins can see /stats.")
+            return
+        s = await self._store.call(self._store.sync.question_stats)
+        share = f"{100.0 * s.abstentions / s.questions:.0f}%" if s.questions else "0%"
+        since = f" since {_when(datetime.fromtimestamp(s.since, timezone.utc).isoformat())}" if s.since else ""
+        await reply_html(
+            context.bot,
+            message,
+            f"<b>Questions</b>: {s.questions}{escape(since)}\n"
+            f"<b>Abstentions</b>: {s.abstentions} ({share})\n"
+            f"<b>Latency</b>: p50 {s.p50_seconds:.2f} s · p95 {s.p95_seconds:.2f} s",
+        )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _when(iso: str) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD HH:MM UTC`` (as given when it does not parse)."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return iso
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M") + " UTC"

@@ -1,0 +1,185 @@
+"""Questions: which messages are questions, which thread they continue, and the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Hashable
+
+from telegram import Message, Update
+from telegram.constants import ChatType
+from telegram.ext import ContextTypes
+
+from bot.models import Conversation, Reply
+from bot.telegram import buttons
+from bot.telegram.addressing import (
+    command_argument,
+    group_question,
+    private_question,
+    real_reply_target,
+)
+from bot.telegram.html_render import render_answer, source_refs
+from bot.telegram.limits import QuestionLimiter
+from bot.telegram.messaging import reply_html, send_html, topic_of, typing
+from bot.telegram.services import Services
+from bot.telegram.threads import StoredThread
+
+log = logging.getLogger(__name__)
+
+ASK_HOW = "Ask me a question, e.g. <code>/ask When was the Rosetta Stone found?</code>"
+
+
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._users: Counter[Hashable] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        """Hold the lock for ``key``."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key]
+                del self._locks[key]
+
+
+class QuestionHandlers:
+    """Answers questions, keeping each conversation thread's history."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._store = services.store
+        self._limiter = QuestionLimiter(services.settings.telegram.questions_per_minute)
+        self._locks = KeyedLocks()
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A text message: a question in private chats; in groups only when addressed to the bot."""
+        message = update.message
+        if message is None or message.text is None:
+            return
+        if message.chat.type == ChatType.PRIVATE:
+            await self._answer(context, message, private_question(message, context.bot.username, context.bot.id))
+            return
+        question = group_question(message, context.bot.username, context.bot.id)
+        if question is not None:
+            await self._answer(context, message, question)
+
+    async def on_ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """``/ask question`` (also ``/ask@bot``); as a reply without text, asks the replied message."""
+        message = update.message
+        if message is None:
+            return
+        question = command_argument(message)
+        target = real_reply_target(message)
+        if not question and target is not None and target.text and target.from_user is not None:
+            if target.from_user.id != context.bot.id:
+                question = target.text.strip()
+        await self._answer(context, message, question)
+
+    async def _thread_for(self, message: Message) -> StoredThread | None:
+        """The thread a question continues: the one it replies into, else (private) the chat's."""
+        store = self._store
+        target = real_reply_target(message)
+        if target is not None:
+            thread = await store.call(store.sync.thread_of_message, message.chat_id, target.message_id)
+            if thread is not None and thread.topic_id == topic_of(message):
+                return thread
+        if message.chat.type == ChatType.PRIVATE:
+            return await store.call(store.sync.current_thread, message.chat_id, topic_of(message))
+        return None
+
+    async def _answer(self, context: ContextTypes.DEFAULT_TYPE, message: Message, question: str) -> None:
+        started = time.perf_counter()
+        if not question:
+            await reply_html(context.bot, message, ASK_HOW)
+            return
+        user_id = message.from_user.id if message.from_user else message.chat_id
+        wait = self._limiter.wait_seconds(user_id)
+        if wait:
+            await reply_html(
+                context.bot,
+                message,
+                f"You're asking faster than I can answer. Please ask again in {wait} s.",
+            )
+            return
+        # Questions of one thread are answered in order, so each sees the turn before it.
+        if message.chat.type == ChatType.PRIVATE:
+            async with self._locks.hold(("chat", message.chat_id)):
+                reply = await self._answer_in_thread(context, message, question, await self._thread_for(message))
+        else:
+            thread = await self._thread_for(message)
+            if thread is None:
+                reply = await self._answer_in_thread(context, message, question, None)
+            else:
+                async with self._locks.hold(("thread", thread.thread_id)):
+                    # Re-read: a question answered while this one waited changed the conversation.
+                    thread = await self._store.call(self._store.sync.thread, thread.thread_id) or thread
+                    reply = await self._answer_in_thread(context, message, question, thread)
+        answer = reply.answer
+        seconds = time.perf_counter() - started
+        await self._store.call(self._store.sync.log_question, seconds, answer.abstained)
+        log.info(
+            "answered chat=%s abstained=%s citations=%d in %.2fs",
+            message.chat_id, answer.abstained, len(answer.citations), seconds,
+        )
+
+    async def _answer_in_thread(
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        message: Message,
+        question: str,
+        thread: StoredThread | None,
+    ) -> Reply:
+        """Ask the engine with the thread's history, remember the turn and send the answer."""
+        conversation = thread.conversation if thread else Conversation()
+        async with typing(context.bot, message.chat_id, topic_of(message), self._services.background):
+            reply = await self._services.run(self._services.engine.ask, question, conversation)
+        await self._deliver(context, message, thread, reply)
+        return reply
+
+    async def _deliver(
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        message: Message,
+        thread: StoredThread | None,
+        reply: Reply,
+    ) -> None:
+        """Remember the turn and the answer's sources, then send the answer."""
+        private = message.chat.type == ChatType.PRIVATE
+        answer = reply.answer
+        refs = source_refs(answer)
+        store = self._store
+        thread_id, answer_id = await store.call(
+            store.sync.record_answer,
+            chat_id=message.chat_id,
+            topic_id=topic_of(message),
+            thread_id=thread.thread_id if thread else None,
+            conversation=reply.conversation,
+            question_message_id=message.message_id,
+            refs=refs,
+            cited=len(answer.citations),
+            make_current=private,
+        )
+        numbers = [] if answer.abstained else [r.n for r in refs[: len(answer.citations)]]
+        keyboard = buttons.answer_keyboard(answer_id, numbers, has_more=bool(answer.more))
+        sent = await send_html(
+            context.bot,
+            message.chat_id,
+            render_answer(answer, refs),
+            reply_to=message.message_id,
+            topic_id=topic_of(message),
+            keyboard=keyboard,
+        )
+        await store.call(store.sync.link_messages, message.chat_id, thread_id, [m.message_id for m in sent])
+

@@ -1,0 +1,45 @@
+"""What the handlers share: settings, the engine and its worker pool, the thread store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from bot.models import Conversation, Reply
+from bot.settings import Settings
+from bot.telegram.threads import AsyncThreadStore
+
+T = TypeVar("T")
+
+
+class AnsweringEngine(Protocol):
+    """The part of ``bot.engine.Engine`` the bot uses (blocking calls, safe from worker threads)."""
+
+    def ask(self, question: str, conversation: Conversation = ...) -> Reply: ...
+
+    def paragraph(self, article_id: str, number: int) -> Any: ...
+
+    def stats(self) -> Any: ...
+
+    def latest_articles(self, n: int) -> Sequence[Any]: ...
+
+    def refresh(self) -> bool: ...
+
+
+@dataclass
+class Services:
+    """The bot's dependencies, passed to every handler class."""
+
+    settings: Settings
+    engine: AnsweringEngine
+    store: AsyncThreadStore
+    pool: ThreadPoolExecutor
+    # Fire-and-forget tasks (typing indicators), referenced until done so they are not collected.
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking engine call on the engine's worker pool, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)

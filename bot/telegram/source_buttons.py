@@ -1,0 +1,106 @@
+"""The buttons under answers: a source's full paragraph, its context, and further results."""
+
+from __future__ import annotations
+
+from telegram import CallbackQuery, LinkPreviewOptions, Message, Update
+from telegram.constants import ParseMode
+from telegram.ext import ContextTypes
+
+from bot.telegram import buttons
+from bot.telegram.html_render import SourceRef, render_context, render_more, render_paragraph, split_html
+from bot.telegram.messaging import send_html, topic_of
+from bot.telegram.services import Services
+
+EXPIRED = "This button has expired. Ask the question again."
+GONE = "That passage is no longer in the index."
+
+
+class SourceButtons:
+    """Handles presses of the Source, Context and More buttons."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._store = services.store
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Source, Context and More buttons: only ever show what an answer in this chat cited."""
+        query = update.callback_query
+        if query is None:
+            return
+        press = buttons.decode(query.data)
+        message = query.message
+        store = self._store
+        stored = await store.call(store.sync.answer, press.answer_id) if press else None
+        if (
+            press is None
+            or message is None
+            or stored is None
+            or stored.chat_id != message.chat.id
+            or press.index >= len(stored.refs)
+        ):
+            await query.answer(EXPIRED)
+            return
+        topic_id = topic_of(message) if isinstance(message, Message) else 0
+        if press.kind == buttons.SOURCE:
+            ref = stored.refs[press.index]
+            sent = await send_html(
+                context.bot,
+                message.chat.id,
+                render_paragraph(ref),
+                reply_to=message.message_id,
+                topic_id=topic_id,
+                keyboard=buttons.context_keyboard(stored.answer_id, press.index),
+            )
+        elif press.kind == buttons.CONTEXT:
+            sent = await self._show_context(context, query, stored.refs[press.index], topic_id)
+            if sent is None:
+                await query.answer(GONE)
+                return
+        else:
+            if not await store.call(store.sync.mark_more_shown, stored.answer_id):
+                await query.answer("Already shown above.")
+                return
+            more = stored.refs[stored.cited :]
+            sent = await send_html(
+                context.bot,
+                message.chat.id,
+                render_more(more),
+                reply_to=message.message_id,
+                topic_id=topic_id,
+                keyboard=buttons.more_keyboard(stored.answer_id, stored.cited, [r.n for r in more]),
+            )
+        await query.answer()
+        await store.call(store.sync.link_messages, message.chat.id, stored.thread_id, [m.message_id for m in sent])
+
+    async def _show_context(
+        self, context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery, ref: SourceRef, topic_id: int
+    ) -> list[Message] | None:
+        """Replace the paragraph message by the paragraph with its neighbours."""
+        current = await self._services.run(self._services.engine.paragraph, ref.article_id, ref.paragraph)
+        if current is None:
+            return None
+        before = await self._services.run(self._services.engine.paragraph, ref.article_id, ref.paragraph - 1)
+        after = await self._services.run(self._services.engine.paragraph, ref.article_id, ref.paragraph + 1)
+        chunks = split_html(
+            render_context(ref, before.text if before else None, after.text if after else None)
+        )
+        message = query.message
+        sent: list[Message] = []
+        if isinstance(message, Message):
+            edited = await query.edit_message_text(
+                chunks[0],
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                reply_markup=None,
+            )
+            if isinstance(edited, Message):
+                sent.append(edited)
+            chunks = chunks[1:]
+        for chunk in chunks:
+            sent.extend(
+                await send_html(
+                    context.bot, message.chat.id, chunk, reply_to=message.message_id, topic_id=topic_id
+                )
+            )
+        return sent
+
