@@ -1,26 +1,36 @@
-"""Hybrid retrieval: dense and BM25 candidates fused by z-scored, weighted sum."""
+"""Hybrid retrieval: candidates from BM25, paragraph vectors and sentence vectors, then fusion.
+
+Sentence-level signals matter: a question is usually answered by one sentence, and a paragraph
+vector averages that sentence with the rest. So each candidate is scored by its paragraph cosine,
+its best sentence's cosine, and how much of the query's wording (idf-weighted) it and its best
+sentence hold; ``index.fusion`` combines them linearly.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from index.fusion import SIGNALS, fuse, lexical_match
 from index.models import Hit, SentenceSpan
 from index.settings import SearchSettings
 
 if TYPE_CHECKING:
     from index.embed import Embedder
-    from index.store import Generation
+    from index.store import Generation, ParagraphRow, SentenceRow
 
 
-def _zscores(values: np.ndarray) -> np.ndarray:
-    """Standardize one signal over the candidates so signals on different scales can be added."""
-    spread = float(values.std())
-    if spread < 1e-9:
-        return np.zeros_like(values)
-    return (values - float(values.mean())) / spread
+@dataclass(frozen=True)
+class Pool:
+    """Every candidate of one query with its signals (rows aligned with ``ids``)."""
+
+    ids: tuple[int, ...]
+    features: dict[str, np.ndarray]
+    rows: dict[int, ParagraphRow]
+    sentences: dict[int, tuple[SentenceSpan, ...]]
 
 
 class HybridSearcher:
@@ -31,57 +41,114 @@ class HybridSearcher:
         self.embedder = embedder
         self.settings = settings
 
-    def search(self, query: str, k: int, prior: Mapping[int, float] | None = None) -> list[Hit]:
-        """The ``k`` best paragraphs for ``query``; ``prior`` adds a bonus per paragraph id."""
-        gen = self.generation
-        total = gen.paragraph_index.ntotal
-        if k <= 0 or total == 0 or not query.strip():
+    def search(
+        self,
+        query: str,
+        k: int,
+        prior: Mapping[int, float] | None = None,
+        *,
+        vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best paragraphs for ``query``; ``prior`` adds a bonus per paragraph id.
+
+        ``vector`` is the query's embedding when the caller already has it (batch evaluation).
+        """
+        if k <= 0 or not query.strip() or self.generation.paragraph_index.ntotal == 0:
             return []
-        vector = self.embedder.embed_queries([query])[0]
-        wanted = min(max(self.settings.candidates, k), total)
-        _dist, found = gen.paragraph_index.search(vector[None, :], wanted)
-        candidates = [int(i) for i in found[0] if i >= 0]
-        candidates += [pid for pid, _ in gen.lexical.search(query, wanted)]
-        known = set(gen.all_paragraph_ids().tolist())
-        candidates += [int(pid) for pid in (prior or {}) if int(pid) in known]
-        ids = list(dict.fromkeys(candidates))
+        if vector is None:
+            vector = self.embedder.embed_queries([query])[0]
+        pool = self.pool(query, vector, prior)
+        if not pool.ids:
+            return []
+        fused = pool.features["fused"]
+        # Ties (e.g. paragraphs with identical text) go to the lower id, so results are stable.
+        order = np.lexsort((np.asarray(pool.ids), -fused))[:k]
+        return [self._hit(pool, int(i)) for i in order]
+
+    def pool(
+        self, query: str, vector: np.ndarray, prior: Mapping[int, float] | None = None
+    ) -> Pool:
+        """Gather the candidates of ``query`` and compute every signal for each of them."""
+        gen = self.generation
+        lexical = gen.lexical
+        wanted = max(1, self.settings.candidates)
+        bm25_all = lexical.all_scores(query)
+        ids = self._candidates(vector, lexical.top(bm25_all, wanted), wanted, prior or {})
+        rows = {row.paragraph_id: row for row in gen.rows(ids)}
+        ids = [pid for pid in ids if pid in rows]
+        if not ids:
+            return Pool((), {}, {}, {})
+        stored = gen.sentences(ids)
 
         dense = gen.paragraph_vectors(ids) @ vector
-        bm25 = gen.lexical.score(query, ids)
-        bonus = np.array([float((prior or {}).get(pid, 0.0)) for pid in ids], dtype=np.float32)
-        fused = (
-            self.settings.dense_weight * _zscores(dense)
-            + self.settings.bm25_weight * _zscores(bm25)
-            + bonus
+        flat = [s.sentence_id for pid in ids for s in stored.get(pid, ())]
+        sims = gen.sentence_vectors(flat) @ vector if flat else np.zeros(0, dtype=np.float32)
+        terms = lexical.query_terms(query)
+        mass = max(terms.mass, 1e-9)
+        lex_rows = lexical.rows_of(ids)
+        bm25 = np.zeros(len(ids), dtype=np.float32)
+        bm25[lex_rows >= 0] = bm25_all[lex_rows[lex_rows >= 0]]
+
+        n = len(ids)
+        features = {name: np.zeros(n, dtype=np.float32) for name in SIGNALS}
+        features["dense"] = dense.astype(np.float32)
+        features["bm25"] = bm25.astype(np.float32)
+        features["bm25_share"] = (bm25 / mass).astype(np.float32)
+        sentences: dict[int, tuple[SentenceSpan, ...]] = {}
+        at = 0
+        for i, pid in enumerate(ids):
+            group: Sequence[SentenceRow] = stored.get(pid, ())
+            scores = sims[at : at + len(group)]
+            at += len(group)
+            spans = [(s.start, s.end) for s in group]
+            match = lexical_match(terms, rows[pid].text, spans)
+            features["sentence"][i] = float(scores.max()) if len(group) else dense[i]
+            features["coverage"][i] = match.coverage
+            features["sentence_coverage"][i] = max(match.sentence_coverage)
+            features["phrase"][i] = match.phrase
+            features["prior"][i] = float((prior or {}).get(pid, 0.0))
+            sentences[pid] = tuple(
+                SentenceSpan(s.start, s.end, float(score)) for s, score in zip(group, scores)
+            )
+        features["fused"] = fuse(features, self.settings)
+        return Pool(tuple(ids), features, rows, sentences)
+
+    def _candidates(
+        self,
+        vector: np.ndarray,
+        lexical_top: list[tuple[int, float]],
+        wanted: int,
+        prior: Mapping[int, float],
+    ) -> list[int]:
+        """Union of the lexical, paragraph-vector and sentence-vector top lists, plus the prior."""
+        gen = self.generation
+        query = np.ascontiguousarray(vector[None, :], dtype=np.float32)
+        found: list[int] = [pid for pid, _ in lexical_top]
+        paragraphs = gen.paragraph_index
+        _, top = paragraphs.search(query, min(wanted, paragraphs.ntotal))
+        found += [int(i) for i in top[0] if i >= 0]
+        sentences = gen.sentence_index
+        if sentences.ntotal:
+            _, top = sentences.search(query, min(wanted, sentences.ntotal))
+            owners = gen.sentence_paragraphs([int(i) for i in top[0] if i >= 0])
+            found += [owners[int(i)] for i in top[0] if int(i) in owners]
+        found += [int(pid) for pid in prior]
+        return list(dict.fromkeys(found))
+
+    @staticmethod
+    def _hit(pool: Pool, i: int) -> Hit:
+        pid = pool.ids[i]
+        row = pool.rows[pid]
+        return Hit(
+            paragraph_id=pid,
+            article_id=row.article_id,
+            title=row.title,
+            number=row.number,
+            text=row.text,
+            score=float(pool.features["fused"][i]),
+            url=row.url,
+            date=row.date,
+            section=row.section,
+            signals=tuple((name, float(pool.features[name][i])) for name in SIGNALS),
+            sentences=pool.sentences[pid],
         )
-        order = np.argsort(-fused, kind="stable")[:k]
-        top = [ids[i] for i in order]
-        rows = {row.paragraph_id: row for row in gen.rows(top)}
-        sentences = gen.sentences(top)
-        hits: list[Hit] = []
-        for i in order:
-            pid = ids[i]
-            row = rows[pid]
-            sents = sentences.get(pid, ())
-            scores = (
-                gen.sentence_vectors([s.sentence_id for s in sents]) @ vector if sents else []
-            )
-            hits.append(
-                Hit(
-                    paragraph_id=pid,
-                    article_id=row.article_id,
-                    title=row.title,
-                    number=row.number,
-                    text=row.text,
-                    score=float(fused[i]),
-                    url=row.url,
-                    date=row.date,
-                    section=row.section,
-                    signals=(("dense", float(dense[i])), ("bm25", float(bm25[i])),
-                             ("prior", float(bonus[i]))),
-                    sentences=tuple(
-                        SentenceSpan(s.start, s.end, float(score)) for s, score in zip(sents, scores)
-                    ),
-                )
-            )
-        return hits

@@ -531,6 +531,11 @@ class Generation:
             grouped[row[1]].append(SentenceRow(*row))
         return {pid: tuple(sents) for pid, sents in grouped.items()}
 
+    def sentence_paragraphs(self, sentence_ids: Sequence[int]) -> dict[int, int]:
+        """Paragraph id of each given sentence id (unknown ids are left out)."""
+        return dict(self._query_in("SELECT id, paragraph_id FROM sentences WHERE id IN ({marks})",
+                                   sentence_ids))
+
     def paragraph_vectors(self, paragraph_ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of the paragraphs (rows in the given order; KeyError for unknown ids)."""
         return self._paragraph_vectors.get(paragraph_ids)

@@ -163,7 +163,7 @@ def _damage(path: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("name", [META_NAME, PARAGRAPHS_FAISS, SENTENCES_FAISS,
-                                  "manifest.json", "lexical/ids.json"])
+                                  "manifest.json", "lexical/ids.npy"])
 @pytest.mark.parametrize("how", ["delete", "truncate", "scramble"])
 def test_damaged_files_are_corrupt(index_root: Path, model: Embedder, name: str, how: str) -> None:
     path = index_root / "generations" / "g1" / name
