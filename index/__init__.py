@@ -14,6 +14,7 @@ from index.errors import (
     NothingIndexed,
 )
 from index.knowledge_base import KnowledgeBase, open_knowledge_base
+from index.lexical_tokens import tokenize
 from index.models import (
     Article,
     ArticleInfo,
@@ -65,4 +66,5 @@ __all__ = [
     "build_index",
     "open_knowledge_base",
     "sentence_spans",
+    "tokenize",
 ]

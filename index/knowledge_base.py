@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,6 +91,19 @@ class KnowledgeBase:
     def article_paragraphs(self, article_id: str) -> tuple[Paragraph, ...]:
         """All paragraphs of an article in order (empty when it is not indexed)."""
         return tuple(_paragraph(r) for r in self._serving.generation.article_rows(article_id))
+
+    def article_paragraph_ids(self, article_id: str) -> tuple[int, ...]:
+        """Paragraph ids of an article in its own order (e.g. for a follow-up's prior)."""
+        return tuple(r.paragraph_id for r in self._serving.generation.article_rows(article_id))
+
+    def term_weights(self, terms: Iterable[str]) -> dict[str, float]:
+        """The idf of lexical terms (``tokenize`` output) here; terms no paragraph holds weigh most."""
+        lexical = self._serving.generation.lexical
+        out: dict[str, float] = {}
+        for term in terms:
+            tid = lexical.term_id.get(term)
+            out[term] = lexical.unseen_idf if tid is None else float(lexical.idf[tid])
+        return out
 
     def latest_articles(self, n: int) -> tuple[ArticleInfo, ...]:
         """The ``n`` most recent articles (by date, undated last)."""
