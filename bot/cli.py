@@ -18,11 +18,18 @@ COMMAND_MODULES = ("bot.cli_index", "bot.cli_answer", "bot.cli_serve")
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
-def _common_options() -> argparse.ArgumentParser:
+def _common_options(default: object = None) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE", help="TOML config file (see config.example.toml)")
-    common.add_argument("--index", metavar="DIR", help="index directory (overrides [index] path)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log progress and details")
+    common.add_argument(
+        "--config", metavar="FILE", default=default, help="TOML config file (see config.example.toml)"
+    )
+    common.add_argument(
+        "--index", metavar="DIR", default=default, help="index directory (overrides [index] path)"
+    )
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=default or False,
+        help="log progress and details",
+    )
     return common
 
 
@@ -30,12 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every available command registered."""
     import importlib
 
-    common = _common_options()
     parser = argparse.ArgumentParser(
         prog="citebot",
         description="Answer questions over your articles with verbatim, cited quotes.",
-        parents=[common],
+        parents=[_common_options()],
     )
+    # Subcommands take the same options; SUPPRESS keeps an option given before the subcommand
+    # from being overwritten by the subcommand's own default.
+    common = _common_options(default=argparse.SUPPRESS)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
