@@ -19,6 +19,7 @@ from telegram.ext import (
 )
 
 from bot.telegram.commands import Commands
+from bot.telegram.messaging import reply_html
 from bot.telegram.questions import QuestionHandlers
 from bot.telegram.services import Services
 from bot.telegram.source_buttons import SourceButtons
@@ -43,8 +44,8 @@ def register(application: Application, services: Services) -> None:
             return
         if update.callback_query is not None:
             await update.callback_query.answer(NOT_HERE)
-        elif chat is not None and chat.type == ChatType.PRIVATE and update.effective_message:
-            await update.effective_message.reply_text(NOT_HERE)
+        elif chat is not None and chat.type == ChatType.PRIVATE and update.message is not None:
+            await reply_html(context.bot, update.message, NOT_HERE)
         raise ApplicationHandlerStop
 
     application.add_handler(TypeHandler(Update, gate), group=-1)
