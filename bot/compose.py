@@ -1,0 +1,168 @@
+"""Answer composition: pick the sentences that answer a question and cite their paragraphs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.models import Citation, Quote
+from bot.question import QuestionTerms, stems
+from index import Hit, SentenceSpan, sentence_spans
+
+# How much idf-weighted overlap with the question's terms counts next to the dense sentence
+# similarity when ranking sentences (both lie in [0, 1]); chosen on SQuAD v1.1 dev, where it
+# picks the sentence holding the gold answer more often than either signal alone.
+LEXICAL_WEIGHT = 1.0
+# A second sentence of the same paragraph is quoted only if it scores this close to the best.
+EXTRA_SENTENCE_RATIO = 0.85
+# Another paragraph is cited only if its best sentence scores this close to the main one.
+EXTRA_CITATION_RATIO = 0.9
+# Paragraphs whose word 5-gram sets overlap at least this much are the same text (a wire story
+# carried by two outlets) and are cited once.
+DUPLICATE_JACCARD = 0.5
+SHINGLE = 5
+
+
+@dataclass(frozen=True)
+class SentenceChoice:
+    """A sentence of a hit, with the evidence for it answering the question."""
+
+    hit: Hit
+    start: int
+    end: int
+    dense: float
+    coverage: float
+    score: float
+
+    @property
+    def text(self) -> str:
+        """The sentence, verbatim."""
+        return self.hit.text[self.start : self.end]
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A composed (not yet judged) answer: the quotes, their citations and further results."""
+
+    quotes: tuple[Quote, ...]
+    citations: tuple[Citation, ...]
+    more: tuple[Citation, ...]
+    main: SentenceChoice | None
+
+
+def hit_sentences(hit: Hit) -> tuple[SentenceSpan, ...]:
+    """The hit's sentence spans; split here when the index did not score any."""
+    if hit.sentences:
+        return hit.sentences
+    return tuple(SentenceSpan(start, end) for start, end in sentence_spans(hit.text))
+
+
+def rank_sentences(terms: QuestionTerms, hit: Hit) -> list[SentenceChoice]:
+    """The hit's sentences, best answer first."""
+    choices = []
+    for span in hit_sentences(hit):
+        text = hit.text[span.start : span.end]
+        coverage = terms.coverage(stems(text))
+        choices.append(
+            SentenceChoice(
+                hit=hit,
+                start=span.start,
+                end=span.end,
+                dense=span.score,
+                coverage=coverage,
+                score=span.score + LEXICAL_WEIGHT * coverage,
+            )
+        )
+    choices.sort(key=lambda c: (-c.score, c.start))
+    return choices
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    tokens = re.findall(r"\w+", text.lower())
+    if len(tokens) < SHINGLE:
+        return {tuple(tokens)} if tokens else set()
+    return {tuple(tokens[i : i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
+
+
+def near_duplicate(a: str, b: str, threshold: float = DUPLICATE_JACCARD) -> bool:
+    """Whether two paragraphs are (nearly) the same text, by word 5-gram Jaccard overlap."""
+    sa, sb = _shingles(a), _shingles(b)
+    if not sa or not sb:
+        return a.strip() == b.strip()
+    return len(sa & sb) / len(sa | sb) >= threshold
+
+
+def _citation(n: int, hit: Hit, spans: Sequence[tuple[int, int]]) -> Citation:
+    return Citation(
+        n=n,
+        paragraph_id=hit.paragraph_id,
+        article_id=hit.article_id,
+        title=hit.title,
+        paragraph=hit.number,
+        text=hit.text,
+        score=hit.score,
+        url=hit.url,
+        date=hit.date,
+        quotes=tuple(sorted(spans)),
+    )
+
+
+def _quoted(ranked: list[SentenceChoice], max_sentences: int) -> list[SentenceChoice]:
+    """The best sentence and, if close behind, the next best ones, in paragraph order."""
+    if not ranked:
+        return []
+    best = ranked[0]
+    picked = [best]
+    for choice in ranked[1:max_sentences]:
+        if best.score > 0 and choice.score >= EXTRA_SENTENCE_RATIO * best.score:
+            picked.append(choice)
+    return sorted(picked, key=lambda c: c.start)
+
+
+def compose(
+    terms: QuestionTerms,
+    hits: Sequence[Hit],
+    *,
+    max_citations: int = 3,
+    max_sentences: int = 2,
+    max_more: int = 5,
+) -> Draft:
+    """Quote the best sentences of the top hit (and of close runners-up) with citations."""
+    distinct: list[Hit] = []
+    for hit in hits:
+        if not hit.text.strip():
+            continue
+        if any(near_duplicate(hit.text, kept.text) for kept in distinct):
+            continue
+        distinct.append(hit)
+    if not distinct:
+        return Draft(quotes=(), citations=(), more=(), main=None)
+
+    ranked = {hit.paragraph_id: rank_sentences(terms, hit) for hit in distinct}
+    main_hit = distinct[0]
+    main_sentences = _quoted(ranked[main_hit.paragraph_id], max_sentences)
+    if not main_sentences:
+        return Draft(quotes=(), citations=(), more=(), main=None)
+    main = ranked[main_hit.paragraph_id][0]
+
+    cited: list[tuple[Hit, list[SentenceChoice]]] = [(main_hit, main_sentences)]
+    for hit in distinct[1:]:
+        if len(cited) >= max_citations:
+            break
+        best = ranked[hit.paragraph_id][:1]
+        if best and main.score > 0 and best[0].score >= EXTRA_CITATION_RATIO * main.score:
+            cited.append((hit, best))
+
+    quotes: list[Quote] = []
+    citations: list[Citation] = []
+    for n, (hit, chosen) in enumerate(cited, start=1):
+        citations.append(_citation(n, hit, [(c.start, c.end) for c in chosen]))
+        quotes.extend(Quote(text=c.text, citation=n) for c in chosen)
+
+    cited_ids = {hit.paragraph_id for hit, _ in cited}
+    more = [
+        _citation(len(citations) + i + 1, hit, [(c.start, c.end) for c in ranked[hit.paragraph_id][:1]])
+        for i, hit in enumerate(h for h in distinct if h.paragraph_id not in cited_ids)
+    ][:max_more]
+    return Draft(quotes=tuple(quotes), citations=tuple(citations), more=tuple(more), main=main)
