@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from index.search import HybridSearcher
 
 
+# Ways ``KnowledgeBase.search`` can rank: the product's fusion, or one retriever alone.
+SEARCH_MODES = ("hybrid", "bm25", "dense")
+
+
 @dataclass(frozen=True)
 class _Serving:
     """A generation with its searcher; swapped as a whole so a call never mixes two."""
@@ -58,9 +62,51 @@ class KnowledgeBase:
         """Name of the generation being served."""
         return self._serving.generation.generation
 
-    def search(self, query: str, k: int = 10, *, prior: Mapping[int, float] | None = None) -> list[Hit]:
-        """The ``k`` best paragraphs for ``query``; ``prior`` maps paragraph id → score bonus."""
-        return self._serving.searcher.search(query, k, prior)
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        prior: Mapping[int, float] | None = None,
+        mode: str = "hybrid",
+    ) -> list[Hit]:
+        """The ``k`` best paragraphs for ``query``; ``prior`` maps paragraph id → score bonus.
+
+        ``mode`` "bm25" or "dense" ranks by that retriever alone (baselines for evaluation;
+        those hits carry no sentence scores and ignore ``prior``).
+        """
+        serving = self._serving
+        if mode == "hybrid":
+            return serving.searcher.search(query, k, prior)
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"unknown search mode {mode!r} (known: {', '.join(SEARCH_MODES)})")
+        generation = serving.generation
+        if k <= 0 or not query.strip():
+            return []
+        if mode == "bm25":
+            ranked = generation.lexical.search(query, k)
+        else:
+            index = generation.paragraph_index
+            vector = np.ascontiguousarray(self.embed_query(query)[None, :], dtype=np.float32)
+            scores, ids = index.search(vector, min(k, index.ntotal)) if index.ntotal else ([[]], [[]])
+            ranked = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        rows = {r.paragraph_id: r for r in generation.rows([pid for pid, _ in ranked])}
+        return [
+            Hit(
+                paragraph_id=pid,
+                article_id=rows[pid].article_id,
+                title=rows[pid].title,
+                number=rows[pid].number,
+                text=rows[pid].text,
+                score=score,
+                url=rows[pid].url,
+                date=rows[pid].date,
+                section=rows[pid].section,
+                signals=((mode, score),),
+            )
+            for pid, score in ranked
+            if pid in rows
+        ]
 
     def paragraph(self, article_id: str, number: int) -> Paragraph | None:
         """One paragraph by article id and its number in the article (from 0)."""
