@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 NO_TOKEN = (
     "citebot: no Telegram bot token: create a bot with @BotFather (https://t.me/BotFather) and "
@@ -54,6 +57,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     from telegram.error import InvalidToken, TelegramError
 
     engine = Engine.open(settings)
+    # The models load on the first question; load them now so no user waits for that.
+    log.info("loading the models")
+    engine.ask("warm up")
     application = build_application(settings, engine, token)
     try:
         run(application, settings, token)

@@ -104,6 +104,7 @@ class FakeBotApi:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._new_update: asyncio.Event | None = None
+        self._closing = False
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -146,6 +147,10 @@ class FakeBotApi:
     def stop(self) -> None:
         """Stop the server."""
         if self._loop is not None and self._thread is not None:
+            self._closing = True
+            if self._new_update is not None:
+                # Long polls still open (a stopped bot's last one) end now, not at their timeout.
+                self._loop.call_soon_threadsafe(self._new_update.set)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop = None
@@ -390,7 +395,7 @@ class FakeBotApi:
                         self._state.delivered_at.setdefault(update["update_id"], now)
                     return batch
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self._closing:
                 return []
             try:
                 await asyncio.wait_for(self._new_update.wait(), remaining)
