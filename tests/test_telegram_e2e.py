@@ -164,6 +164,17 @@ def test_source_button_shows_the_full_paragraph_and_context(api: FakeBotApi, bot
     assert "Capitulation of Alexandria" in context  # the paragraph after
     assert "reply_markup" not in edited.params
 
+    mark = api.mark()
+    api.press(answer_message, buttons(api, answer)["More results"], ann)
+    more = api.wait_for("sendMessage", since=mark)
+    assert more.params["text"].startswith("<b>More results</b>\n\n2. ")
+    assert more.params["reply_parameters"]["message_id"] == answer_message["message_id"]
+    assert "Source 2" in buttons(api, more)
+    mark = api.mark()
+    api.press(answer_message, buttons(api, answer)["More results"], ann)
+    notice = api.wait_for("answerCallbackQuery", lambda c: "text" in c.params, since=mark)
+    assert notice.params["text"] == "Already shown above."
+
 
 def test_forged_and_foreign_buttons_reveal_nothing(api: FakeBotApi, bot: BotProcess) -> None:
     ann, eve = user(13, "Ann"), user(14, "Eve")
