@@ -1,10 +1,24 @@
-"""Retrieval metrics shared by the retrieval benchmark and ``citebot eval``."""
+"""Evaluation: retrieval metrics, and ``citebot eval`` over question sets and dialogs."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.models import Answer, Conversation
+from index import Hit
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
 
 DEFAULT_KS = (1, 5, 10)
+# Paragraphs ranked per question (R@10, MRR@10).
+DEPTH = 10
 
 
 def recall_at(
@@ -33,3 +47,284 @@ def recall_at(
     metrics = {f"R@{k}": hits[k] / total if total else 0.0 for k in ks}
     metrics[f"MRR@{mrr_depth}"] = reciprocal / total if total else 0.0
     return metrics
+
+
+# --- question sets (SQuAD-style JSON Lines) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """A question with its gold paragraph (None when the articles don't answer it)."""
+
+    question: str
+    gold: tuple[str, int] | None
+    answers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """What ``citebot eval`` measures on a question set."""
+
+    questions: int
+    answerable: int
+    # Retrieval per method ("citebot", "bm25", "dense"): R@1/5/10 and MRR@10 on answerable questions.
+    retrieval: dict[str, dict[str, float]]
+    # Share of answerable questions answered, and of those whose answer quotes a gold answer.
+    answered: float
+    answer_hit: float
+    # Share of questions without a gold paragraph on which citebot abstained (None if none).
+    abstained_unanswerable: float | None
+    latency_p50: float
+    latency_p95: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as a JSON object."""
+        return dataclasses.asdict(self)
+
+
+class EvalFormatError(ValueError):
+    """A question file line that is not a usable question; the message names the line."""
+
+
+def load_questions(path: Path, limit: int = 0) -> list[EvalQuestion]:
+    """Questions of a JSON Lines file: question, article_id, paragraph_index, answers."""
+    out: list[EvalQuestion] = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                index = record.get("paragraph_index")
+                gold = None if index is None else (str(record["article_id"]), int(index))
+                answers = tuple(str(a) for a in record.get("answers") or ())
+                out.append(EvalQuestion(str(record["question"]), gold, answers))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise EvalFormatError(f"{path}:{number}: not a question record ({exc})") from None
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The ``share`` quantile of ``values`` (nearest rank; 0 when empty)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
+
+
+def _units(hits: Sequence[Hit]) -> list[tuple[str, int]]:
+    return [(h.article_id, h.number) for h in hits]
+
+
+def _quotes_answer(answer: Answer, golds: Sequence[str]) -> bool:
+    text = answer.text.lower()
+    return bool(text) and any(g.strip() and g.strip().lower() in text for g in golds)
+
+
+def evaluate_questions(
+    engine: Engine,
+    questions: Sequence[EvalQuestion],
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalReport:
+    """Ask every question on its own; measure retrieval, answers, abstention and latency."""
+    rankings: dict[str, list[list[tuple[str, int]]]] = {m: [] for m in ("citebot", "bm25", "dense")}
+    golds: list[tuple[str, int]] = []
+    answered = hit = unanswerable = abstained = 0
+    seconds: list[float] = []
+    for i, q in enumerate(questions, start=1):
+        trace = engine.trace(q.question, history=False)
+        seconds.append(trace.seconds)
+        answer = trace.reply.answer
+        if q.gold is None:
+            unanswerable += 1
+            abstained += answer.abstained
+        else:
+            golds.append(q.gold)
+            rankings["citebot"].append(_units(trace.hits))
+            for mode in ("bm25", "dense"):
+                rankings[mode].append(_units(engine.kb.search(q.question, DEPTH, mode=mode)))
+            answered += not answer.abstained
+            hit += (not answer.abstained) and _quotes_answer(answer, q.answers)
+        if progress is not None:
+            progress(i, len(questions))
+    n = len(golds)
+    return EvalReport(
+        questions=len(questions),
+        answerable=n,
+        retrieval={m: recall_at(r, golds) for m, r in rankings.items()} if n else {},
+        answered=answered / n if n else 0.0,
+        answer_hit=hit / n if n else 0.0,
+        abstained_unanswerable=abstained / unanswerable if unanswerable else None,
+        latency_p50=percentile(seconds, 0.5),
+        latency_p95=percentile(seconds, 0.95),
+    )
+
+
+def format_report(report: EvalReport) -> str:
+    """The report as a small plain-text table."""
+    lines = [f"{report.questions} questions, {report.answerable} with a gold paragraph"]
+    if report.retrieval:
+        lines.append(f"{'method':18s} {'R@1':>7s} {'R@5':>7s} {'R@10':>7s} {'MRR@10':>7s}")
+        names = {"citebot": "citebot (answers)", "bm25": "BM25 only", "dense": "dense only"}
+        for method, metrics in report.retrieval.items():
+            lines.append(
+                f"{names.get(method, method):18s} "
+                + " ".join(f"{metrics[m]:7.4f}" for m in ("R@1", "R@5", "R@10", "MRR@10"))
+            )
+        lines.append(f"answered (of answerable):       {100 * report.answered:5.1f}%")
+        lines.append(f"answer quotes a gold answer:    {100 * report.answer_hit:5.1f}%")
+    if report.abstained_unanswerable is not None:
+        lines.append(f"abstained (no gold paragraph):  {100 * report.abstained_unanswerable:5.1f}%")
+    lines.append(
+        f"latency per question: p50 {1000 * report.latency_p50:.0f} ms, "
+        f"p95 {1000 * report.latency_p95:.0f} ms"
+    )
+    return "\n".join(lines)
+
+
+# --- conversations (CoQA-style dialogs) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DialogTurn:
+    """One question of a dialog with its gold paragraph (None when unanswerable)."""
+
+    question: str
+    gold: tuple[str, int] | None
+
+
+@dataclass(frozen=True)
+class Dialog:
+    """A conversation about one document."""
+
+    dialog_id: str
+    turns: tuple[DialogTurn, ...]
+
+
+@dataclass(frozen=True)
+class DialogReport:
+    """Evidence retrieval per turn: question alone, citebot's history handling, "stay" baselines."""
+
+    dialogs: int
+    first_turns: int
+    followups: int
+    # method -> {"R@1", "R@5"} on follow-up turns (turn 2 onwards with a gold paragraph).
+    followup: dict[str, dict[str, float]]
+    # The same on first turns, which have no history (alone and citebot agree there).
+    first: dict[str, float]
+    # Share of follow-up turns citebot answered rather than abstained on.
+    followup_answered: float
+    latency_p50: float
+    latency_p95: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as a JSON object."""
+        return dataclasses.asdict(self)
+
+
+def load_dialogs(path: Path, limit: int = 0) -> list[Dialog]:
+    """Dialogs of a JSON Lines file: doc_id and turns with question and paragraph_index."""
+    out: list[Dialog] = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                doc = str(record["doc_id"])
+                turns = tuple(
+                    DialogTurn(
+                        str(t["question"]),
+                        None if t.get("paragraph_index") is None else (doc, int(t["paragraph_index"])),
+                    )
+                    for t in record["turns"]
+                )
+                out.append(Dialog(str(record.get("id", doc)), turns))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise EvalFormatError(f"{path}:{number}: not a dialog record ({exc})") from None
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+def _rank(units: Sequence[tuple[str, int]], gold: tuple[str, int]) -> int | None:
+    return next((i for i, u in enumerate(units, start=1) if u == gold), None)
+
+
+def evaluate_dialogs(
+    engine: Engine,
+    dialogs: Sequence[Dialog],
+    progress: Callable[[int, int], None] | None = None,
+) -> DialogReport:
+    """Replay each dialog; citebot's history is its own earlier answers, never the gold."""
+    ranks: dict[str, list[int | None]] = {"alone": [], "citebot": [], "stay (gold)": [],
+                                          "stay (citebot)": []}
+    first: list[int | None] = []
+    answered = followups = 0
+    seconds: list[float] = []
+    for i, dialog in enumerate(dialogs, start=1):
+        conversation = Conversation()
+        previous_gold: tuple[str, int] | None = None
+        previous_top: tuple[str, int] | None = None
+        for number, turn in enumerate(dialog.turns):
+            alone = _units(engine.trace(turn.question, history=False).hits)
+            trace = engine.trace(turn.question, conversation)
+            seconds.append(trace.seconds)
+            conversation = trace.reply.conversation
+            ranked = _units(trace.hits)
+            if turn.gold is not None:
+                if number == 0:
+                    first.append(_rank(ranked, turn.gold))
+                else:
+                    followups += 1
+                    answered += not trace.reply.answer.abstained
+                    ranks["alone"].append(_rank(alone, turn.gold))
+                    ranks["citebot"].append(_rank(ranked, turn.gold))
+                    ranks["stay (gold)"].append(1 if previous_gold == turn.gold else None)
+                    ranks["stay (citebot)"].append(1 if previous_top == turn.gold else None)
+            previous_gold = turn.gold
+            previous_top = ranked[0] if ranked else None
+        if progress is not None:
+            progress(i, len(dialogs))
+
+    def recall(values: list[int | None]) -> dict[str, float]:
+        n = len(values)
+        return {f"R@{k}": sum(1 for r in values if r is not None and r <= k) / n if n else 0.0
+                for k in (1, 5)}
+
+    return DialogReport(
+        dialogs=len(dialogs),
+        first_turns=len(first),
+        followups=followups,
+        followup={m: recall(v) for m, v in ranks.items()},
+        first=recall(first),
+        followup_answered=answered / followups if followups else 0.0,
+        latency_p50=percentile(seconds, 0.5),
+        latency_p95=percentile(seconds, 0.95),
+    )
+
+
+def format_dialog_report(report: DialogReport) -> str:
+    """The conversational report as a small plain-text table."""
+    lines = [
+        f"{report.dialogs} dialogs: {report.first_turns} first turns, "
+        f"{report.followups} follow-up turns with a gold paragraph",
+        f"{'follow-up turns':28s} {'R@1':>7s} {'R@5':>7s}",
+    ]
+    labels = {
+        "alone": "(a) question alone",
+        "citebot": "(b) citebot with history",
+        "stay (gold)": "(c) stay on gold previous",
+        "stay (citebot)": "(c') stay on own previous",
+    }
+    for method, metrics in report.followup.items():
+        lines.append(f"{labels.get(method, method):28s} {metrics['R@1']:7.4f} {metrics['R@5']:7.4f}")
+    lines.append(f"{'first turns (no history)':28s} {report.first['R@1']:7.4f} {report.first['R@5']:7.4f}")
+    lines.append(f"follow-ups answered (not abstained): {100 * report.followup_answered:.1f}%")
+    lines.append(
+        f"latency per turn: p50 {1000 * report.latency_p50:.0f} ms, "
+        f"p95 {1000 * report.latency_p95:.0f} ms"
+    )
+    return "\n".join(lines)

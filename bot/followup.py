@@ -9,12 +9,14 @@ so a new topic is not dragged back to the old one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.models import CitedParagraph, Conversation, Turn
 from bot.question import STOPWORDS, content_stems, entities, stems, words
+from index import Hit
 
 # Words that point back at something said before.
 ANAPHORA = frozenset(
@@ -62,6 +64,8 @@ SELF_CONTAINED_PRIOR = 0.5
 NEW_TERM_IDF = 0.8
 # Key terms of the previous question added to a follow-up's query.
 MAX_EXPANSION_TERMS = 4
+# A follow-up is searched alone and with those terms; this is the expanded search's share.
+EXPANSION_WEIGHT = 0.5
 
 
 class Corpus(Protocol):
@@ -93,6 +97,8 @@ class Resolution:
     prior: dict[int, float] = field(default_factory=dict)
     followup: bool = False
     new_topic: bool = False
+    # Words of earlier questions added to the query (``query`` = question + these).
+    context: tuple[str, ...] = ()
 
 
 def continues(question: str) -> bool:
@@ -205,4 +211,33 @@ def resolve(question: str, conversation: Conversation, corpus: Corpus) -> Resolu
     known = stems(question)
     extra = [w for w in key_terms(previous) if not stems(w) <= known]
     query = " ".join([question, *extra]) if extra else question
-    return Resolution(question=question, query=query, prior=prior, followup=True)
+    return Resolution(
+        question=question, query=query, prior=prior, followup=True, context=tuple(extra)
+    )
+
+
+def blend(alone: Sequence[Hit], expanded: Sequence[Hit], k: int) -> list[Hit]:
+    """Merge the rankings of a follow-up asked alone and with context, averaging their scores.
+
+    The expanded query finds the conversation's topic; the question alone keeps its own words
+    from being outweighed by the (often rarer) words carried over. A paragraph missing from one
+    ranking counts with that ranking's lowest score. Hits come from the question-alone ranking
+    where possible, so their sentence scores reflect what is asked now.
+    """
+    if not expanded:
+        return list(alone[:k])
+    if not alone:
+        return list(expanded[:k])
+    floor_alone = min(h.score for h in alone)
+    floor_expanded = min(h.score for h in expanded)
+    by_id = {h.paragraph_id: h for h in expanded}
+    by_id.update({h.paragraph_id: h for h in alone})
+    score_alone = {h.paragraph_id: h.score for h in alone}
+    score_expanded = {h.paragraph_id: h.score for h in expanded}
+    blended = {
+        pid: (1 - EXPANSION_WEIGHT) * score_alone.get(pid, floor_alone)
+        + EXPANSION_WEIGHT * score_expanded.get(pid, floor_expanded)
+        for pid in by_id
+    }
+    order = sorted(blended, key=lambda pid: (-blended[pid], pid))[:k]
+    return [dataclasses.replace(by_id[pid], score=blended[pid]) for pid in order]

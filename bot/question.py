@@ -96,7 +96,17 @@ def entities(text: str) -> list[str]:
     return list(found)
 
 
+# Share of its weight a term carried over from an earlier question keeps.
+CONTEXT_WEIGHT = 0.3
+
 TermWeights = Callable[[Iterable[str]], Mapping[str, float]]
+# No token holds whitespace, so the index weighs this "term" like one no paragraph holds.
+_NEVER_A_TERM = " "
+
+
+def unseen_weight(weights: TermWeights) -> float:
+    """The weight of a term no indexed paragraph holds (the largest weight there is)."""
+    return float(weights([_NEVER_A_TERM])[_NEVER_A_TERM])
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,12 @@ class QuestionTerms:
     terms: tuple[str, ...]
     entities: tuple[str, ...]
     weights: tuple[float, ...]
+    # The weight of a term the corpus lacks; 0 when weights are not known.
+    unseen: float = 0.0
+
+    def unknown(self, term: str) -> bool:
+        """Whether no indexed paragraph holds ``term`` (False when weights are not known)."""
+        return self.unseen > 0 and self.weight(term) >= self.unseen
 
     @property
     def mass(self) -> float:
@@ -138,14 +154,23 @@ class QuestionTerms:
         return max((w for t, w in zip(self.terms, self.weights) if t not in found), default=0.0)
 
 
-def question_terms(text: str, weights: TermWeights | None = None) -> QuestionTerms:
-    """Analyse a question; ``weights`` maps stems to idf-like weights (all 1 when absent)."""
+def question_terms(
+    text: str, weights: TermWeights | None = None, context: Iterable[str] = ()
+) -> QuestionTerms:
+    """Analyse a question; ``weights`` maps terms to idf-like weights (all 1 when absent).
+
+    ``context`` holds words carried over from earlier questions: their terms count too, at
+    CONTEXT_WEIGHT of their weight, so what is asked now leads.
+    """
     terms = content_stems(text)
-    known = weights(terms) if weights is not None else {}
+    extra = [t for t in content_stems(" ".join(context)) if t not in terms]
+    known = weights([*terms, *extra]) if weights is not None else {}
     ents = [e for e in entities(text) if e in terms]
     return QuestionTerms(
         text=text,
-        terms=tuple(terms),
+        terms=tuple(terms + extra),
         entities=tuple(ents),
-        weights=tuple(float(known.get(t, 1.0)) for t in terms),
+        weights=tuple(float(known.get(t, 1.0)) for t in terms)
+        + tuple(CONTEXT_WEIGHT * float(known.get(t, 1.0)) for t in extra),
+        unseen=unseen_weight(weights) if weights is not None else 0.0,
     )

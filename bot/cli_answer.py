@@ -1,0 +1,167 @@
+"""``citebot ask``, ``citebot chat`` and ``citebot eval``: the answering engine on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+EVAL_HELP = """\
+Measure citebot on a question set. The index must have been built from the matching corpus
+(e.g. `citebot index build squad-v1.1-dev.corpus.jsonl --index squad-index` before
+`citebot eval squad-v1.1-dev.questions.jsonl --index squad-index`), since gold paragraphs are
+named by article id and paragraph number.
+
+QUESTIONS is JSON Lines, one question per line:
+  {"question": "...", "article_id": "...", "paragraph_index": 0, "answers": ["..."]}
+with "paragraph_index": null for questions the articles don't answer. Reported: R@1/5/10 and
+MRR@10 of the gold paragraph (citebot's ranking and, in the same run, BM25-only and dense-only
+baselines), the share of answerable questions answered, the share whose quoted answer contains
+a gold answer (case-insensitive), abstention on questions without a gold paragraph, and the
+latency per question (p50/p95).
+
+With --dialogs, FILE is JSON Lines of conversations instead:
+  {"id": "...", "doc_id": "...", "turns": [{"question": "...", "paragraph_index": 0}, ...]}
+and the evidence paragraph of every follow-up turn is ranked (a) from the question alone,
+(b) with citebot's history handling (its own earlier answers, never the gold), and (c) by
+staying on the previous turn's paragraph (gold, and citebot's own previous top result)."""
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``ask``, ``chat`` and ``eval`` to the command line."""
+    ask = subparsers.add_parser(
+        "ask",
+        parents=[common],
+        help="answer questions with quotes from the articles",
+        description="Answer a question with verbatim quotes and numbered sources. Without "
+        "QUESTION, read questions from standard input, one per line, each on its own.",
+    )
+    ask.add_argument("question", nargs="?", metavar="QUESTION", help="the question to answer")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per answer")
+    ask.set_defaults(handler=_ask)
+
+    chat = subparsers.add_parser(
+        "chat",
+        parents=[common],
+        help="talk with citebot in the terminal (follow-up questions work)",
+        description="A conversation in the terminal: follow-up questions may refer to earlier "
+        "answers. Commands: /new, /help, /quit (or Ctrl-D). With --json, or when standard input "
+        "is not a terminal, read one question per line and print one JSON object per answer.",
+    )
+    chat.add_argument("--json", action="store_true", help="read lines, print JSON answers")
+    chat.set_defaults(handler=_chat)
+
+    evaluate = subparsers.add_parser(
+        "eval",
+        parents=[common],
+        help="measure retrieval, answers and abstention on a question set",
+        description=EVAL_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument("file", type=Path, metavar="QUESTIONS.jsonl",
+                          help="questions (or dialogs, with --dialogs) as JSON Lines")
+    evaluate.add_argument("--dialogs", action="store_true",
+                          help="FILE holds dialogs: measure follow-up handling")
+    evaluate.add_argument("--limit", type=int, default=0, metavar="N",
+                          help="use only the first N questions (dialogs with --dialogs)")
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.set_defaults(handler=_eval)
+
+
+def _open_engine(settings: Settings) -> Engine:
+    from bot.engine import Engine
+
+    return Engine.open(settings)
+
+
+def _fail(message: str) -> int:
+    print(f"citebot: {message}", file=sys.stderr)
+    return 1
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.render import render_answer
+    from bot.rerank import RerankError
+
+    engine = _open_engine(settings)
+    if args.question is not None:
+        questions = [args.question]
+    else:
+        questions = [line for line in sys.stdin if line.strip()]
+    try:
+        for i, question in enumerate(questions):
+            answer = engine.ask(question).answer
+            if args.json:
+                print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+            else:
+                if len(questions) > 1:
+                    print(("\n" if i else "") + f"Q: {answer.question}")
+                print(render_answer(answer), flush=True)
+    except RerankError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.rerank import RerankError
+    from bot.terminal import run_interactive, run_lines
+
+    engine = _open_engine(settings)
+    try:
+        if args.json or not sys.stdin.isatty():
+            return run_lines(engine, sys.stdin, sys.stdout, as_json=True)
+        return run_interactive(engine)
+    except RerankError as exc:
+        return _fail(str(exc))
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.evaluation import (
+        EvalFormatError,
+        evaluate_dialogs,
+        evaluate_questions,
+        format_dialog_report,
+        format_report,
+        load_dialogs,
+        load_questions,
+    )
+    from bot.rerank import RerankError
+
+    if args.limit < 0:
+        return _fail("--limit must be 0 (all) or more")
+    try:
+        if args.dialogs:
+            dialogs = load_dialogs(args.file, args.limit)
+        else:
+            questions = load_questions(args.file, args.limit)
+    except FileNotFoundError:
+        return _fail(f"file not found: {args.file}")
+    except (OSError, UnicodeDecodeError) as exc:
+        return _fail(f"cannot read {args.file}: {exc}")
+    except EvalFormatError as exc:
+        return _fail(str(exc))
+
+    engine = _open_engine(settings)
+
+    def progress(done: int, total: int) -> None:
+        if args.verbose and (done % 100 == 0 or done == total):
+            print(f"{done}/{total}", file=sys.stderr, flush=True)
+
+    try:
+        if args.dialogs:
+            dialog_report = evaluate_dialogs(engine, dialogs, progress)
+            text, data = format_dialog_report(dialog_report), dialog_report.to_json()
+        else:
+            report = evaluate_questions(engine, questions, progress)
+            text, data = format_report(report), report.to_json()
+    except RerankError as exc:
+        return _fail(str(exc))
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else text)
+    return 0

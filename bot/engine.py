@@ -1,0 +1,186 @@
+"""The answering engine: from a question and its conversation to a quoted, cited answer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from bot.abstain import DEFAULT_CALIBRATION, Calibration, Evidence, evidence
+from bot.compose import compose
+from bot.followup import Resolution, blend, resolve
+from bot.models import Answer, CitedParagraph, Conversation, Reply, Turn
+from bot.question import has_words, normalize_question, question_terms, stems, unseen_weight
+from bot.rerank import Reranker
+from bot.settings import Settings
+from index import (
+    ArticleInfo,
+    Embedder,
+    Hit,
+    IndexStats,
+    KnowledgeBase,
+    Paragraph,
+    open_knowledge_base,
+)
+
+# Paragraphs retrieved per question: the answer cites at most a few, the rest are "more".
+SEARCH_DEPTH = 10
+# Candidates taken from each of a follow-up's two searches before they are blended.
+BLEND_DEPTH = 30
+# Articles whose vocabulary is kept for follow-up checks (a conversation touches few).
+_VOCABULARY_CACHE = 256
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Everything behind one reply, for evaluation and debugging."""
+
+    reply: Reply
+    resolution: Resolution | None
+    hits: tuple[Hit, ...]
+    evidence: Evidence | None
+    seconds: float
+
+
+class _CorpusView:
+    """The knowledge base as follow-up resolution sees it, with article vocabularies cached."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self._words: OrderedDict[tuple[str, str], set[str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def article_paragraph_ids(self, article_id: str) -> Sequence[int]:
+        return self.kb.article_paragraph_ids(article_id)
+
+    def article_words(self, article_id: str) -> set[str]:
+        key = (self.kb.generation, article_id)
+        with self._lock:
+            if key in self._words:
+                self._words.move_to_end(key)
+                return self._words[key]
+        found: set[str] = set()
+        for paragraph in self.kb.article_paragraphs(article_id):
+            found |= stems(paragraph.text)
+        with self._lock:
+            self._words[key] = found
+            while len(self._words) > _VOCABULARY_CACHE:
+                self._words.popitem(last=False)
+        return found
+
+    def term_weights(self, terms: Iterable[str]) -> Mapping[str, float]:
+        return self.kb.term_weights(terms)
+
+    def unseen_weight(self) -> float:
+        return unseen_weight(self.kb.term_weights)
+
+
+class Engine:
+    """Answers questions over a knowledge base; safe to call from several threads at once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        kb: KnowledgeBase,
+        reranker: Reranker | None = None,
+        calibration: Calibration = DEFAULT_CALIBRATION,
+    ) -> None:
+        self.settings = settings
+        self.kb = kb
+        self.reranker = reranker
+        self.calibration = calibration
+        self._corpus = _CorpusView(kb)
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
+        """Open the configured index (the models load lazily, on the first question)."""
+        kb = open_knowledge_base(settings.knowledge_base, embedder)
+        reranker = Reranker.from_settings(settings.rerank, device=settings.embedding.device)
+        return cls(settings, kb, reranker)
+
+    def ask(self, question: str, conversation: Conversation = Conversation()) -> Reply:
+        """Answer ``question`` in the context of ``conversation``; the reply carries both on."""
+        return self.trace(question, conversation).reply
+
+    def trace(
+        self, question: str, conversation: Conversation = Conversation(), *, history: bool = True
+    ) -> Trace:
+        """Answer like ``ask`` and keep what led to the answer; ``history=False`` ignores it."""
+        started = time.perf_counter()
+        text = normalize_question(question)
+        if not has_words(text):
+            answer = Answer(question=text, abstained=True)
+            return Trace(Reply(answer, conversation), None, (), None, time.perf_counter() - started)
+
+        if history:
+            resolution = resolve(text, conversation, self._corpus)
+        else:
+            resolution = Resolution(question=text, query=text)
+        hits = self._retrieve(resolution)
+        if self.reranker is not None and hits:
+            hits = self.reranker.rerank(resolution.query, hits)
+
+        terms = question_terms(text, self.kb.term_weights, resolution.context)
+        answer_settings = self.settings.answer
+        draft = compose(
+            terms,
+            hits,
+            max_citations=answer_settings.max_citations,
+            max_sentences=answer_settings.max_sentences,
+        )
+        found = evidence(terms, draft.main) if draft.main is not None else None
+        confidence = self.calibration.confidence(found) if found is not None else 0.0
+        if found is None or confidence < answer_settings.abstain_threshold:
+            # Nothing cited; the closest passages stay available behind "More".
+            answer = Answer(
+                question=text,
+                abstained=True,
+                more=tuple(draft.citations) + tuple(draft.more),
+                confidence=confidence,
+            )
+        else:
+            answer = Answer(
+                question=text,
+                abstained=False,
+                quotes=draft.quotes,
+                citations=draft.citations,
+                more=draft.more,
+                confidence=confidence,
+            )
+        turn = Turn(
+            question=text,
+            query=resolution.query,
+            cited=tuple(
+                CitedParagraph(c.paragraph_id, c.article_id, c.paragraph) for c in answer.citations
+            ),
+            abstained=answer.abstained,
+        )
+        reply = Reply(answer, conversation.add(turn, self.settings.conversation.max_turns))
+        return Trace(reply, resolution, tuple(hits), found, time.perf_counter() - started)
+
+    def _retrieve(self, resolution: Resolution) -> list[Hit]:
+        """Search the question, and for a follow-up with context also the expanded query."""
+        prior = resolution.prior or None
+        if resolution.query == resolution.question:
+            return self.kb.search(resolution.question, SEARCH_DEPTH, prior=prior)
+        alone = self.kb.search(resolution.question, BLEND_DEPTH, prior=prior)
+        expanded = self.kb.search(resolution.query, BLEND_DEPTH, prior=prior)
+        return blend(alone, expanded, SEARCH_DEPTH)
+
+    def paragraph(self, article_id: str, number: int) -> Paragraph | None:
+        """One indexed paragraph (e.g. a citation's neighbour), or None."""
+        return self.kb.paragraph(article_id, number)
+
+    def stats(self) -> IndexStats:
+        """What the index holds."""
+        return self.kb.stats()
+
+    def latest_articles(self, n: int) -> tuple[ArticleInfo, ...]:
+        """The ``n`` most recent articles."""
+        return self.kb.latest_articles(n)
+
+    def refresh(self) -> bool:
+        """Serve a newer index generation if one was built (safe while answering)."""
+        return self.kb.refresh()

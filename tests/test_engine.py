@@ -1,0 +1,225 @@
+"""The answering engine end to end, with the real packaged model on a small news corpus."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot.engine import Engine
+from bot.models import Answer, Conversation
+from bot.render import ABSTENTION, NO_QUESTION, render_answer
+from bot.settings import Settings
+from index import Embedder, IndexSettings, build_index, open_knowledge_base, sentence_spans
+from conftest import CORPUS, write_corpus
+
+WIRE = (
+    "Rescue crews in Louisiana pulled dozens of people from flooded homes on Monday after "
+    "Hurricane Ida knocked out power to more than a million customers. Officials said the "
+    "levees around New Orleans had held."
+)
+
+NEWS: dict[str, dict[str, object]] = {
+    **CORPUS,
+    "storm": {
+        "id": "storm",
+        "title": "Hurricane Ida batters Louisiana",
+        "date": "2021-08-30",
+        "url": "https://news.example/storm",
+        "paragraphs": [
+            "Hurricane Ida made landfall near Port Fourchon on Sunday as a Category 4 storm, "
+            "tearing roofs off buildings and flooding coastal towns across southern Louisiana.",
+            "Governor John Bel Edwards said the damage was catastrophic and that recovery would "
+            "take weeks. He said his own family had evacuated to Baton Rouge before the storm hit "
+            "and were safe.",
+            "The authorities responded by sending 5,000 National Guard soldiers and opening "
+            "shelters in school gyms. The Coast Guard flew rescue helicopters over flooded "
+            "neighbourhoods through the night.",
+            WIRE,
+        ],
+    },
+    "wire": {
+        "id": "wire",
+        "title": "Ida: rescues continue",
+        "date": "2021-08-31",
+        "paragraphs": [
+            WIRE + " Reporting by the news desk.",
+            "Power companies warned that some neighbourhoods could stay dark for three weeks "
+            "while crews rebuild damaged transmission towers.",
+        ],
+    },
+    "football": {
+        "id": "football",
+        "title": "Striker signs new contract",
+        "date": "2021-07-02",
+        "paragraphs": [
+            "The striker Marco Silva signed a four-year contract with Porto on Friday, ending "
+            "months of talks with the club about his future.",
+            "Silva said he wanted to stay close to his family in the city, and that his children "
+            "had settled at school there.",
+        ],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Engine:
+    root = tmp_path_factory.mktemp("engine")
+    corpus = write_corpus(root / "articles", NEWS)
+    settings = Settings(index=IndexSettings(path=str(root / "index"), sources=(str(corpus),)))
+    build_index(settings.knowledge_base, embedder=embedder)
+    return Engine(settings, open_knowledge_base(settings.knowledge_base, embedder))
+
+
+def check_answer(answer: Answer) -> None:
+    """Every quote is verbatim in its cited paragraph and every marker names a listed source."""
+    numbers = [c.n for c in answer.citations]
+    assert numbers == list(range(1, len(numbers) + 1))
+    by_n = {c.n: c for c in answer.citations}
+    for quote in answer.quotes:
+        assert quote.citation in by_n
+        assert quote.text and quote.text in by_n[quote.citation].text
+    for citation in answer.citations:
+        spans = [citation.text[s:e] for s, e in citation.quotes]
+        assert spans == [q.text for q in answer.quotes if q.citation == citation.n]
+    rendered = render_answer(answer)
+    markers = {int(m) for m in re.findall(r"\[(\d+)\]", rendered)}
+    assert markers == set(by_n)
+    if answer.abstained:
+        assert answer.citations == () and answer.quotes == ()
+        assert rendered in (ABSTENTION, NO_QUESTION)
+
+
+def corpus_questions() -> list[str]:
+    """Questions generated from every sentence of the corpus, plus a few written ones."""
+    questions = []
+    for record in NEWS.values():
+        for text in record["paragraphs"]:  # type: ignore[union-attr]
+            for start, end in sentence_spans(str(text)):
+                words = re.findall(r"\w+", str(text)[start:end])
+                questions.append("What about " + " ".join(words[:7]) + "?")
+                questions.append(" ".join(words[-6:]) + "?")
+    return questions + [
+        "How far can an owl turn its head?",
+        "Why is sourdough bread sour?",
+        "",
+        "🤔🤔",
+        "   and   ",
+    ]
+
+
+def test_answers_are_verbatim_and_citations_consistent(engine: Engine) -> None:
+    questions = corpus_questions()
+    answered = 0
+    for question in questions:
+        answer = engine.ask(question).answer
+        check_answer(answer)
+        answered += not answer.abstained
+    assert answered > len(questions) // 2
+
+
+def test_answers_the_question_from_the_right_paragraph(engine: Engine) -> None:
+    answer = engine.ask("How far can an owl turn its head?").answer
+    assert not answer.abstained
+    assert (answer.citations[0].article_id, answer.citations[0].paragraph) == ("owls", 2)
+    assert "270 degrees" in answer.quotes[0].text
+    assert answer.citations[0].title == "Owls of the northern forests"
+    assert answer.citations[0].date == "2024-03-01"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the boiling point of mercury?", "Who won the 2018 FIFA World Cup?",
+     "How do I change a car tyre?"],
+)
+def test_abstains_on_off_topic_questions(engine: Engine, question: str) -> None:
+    answer = engine.ask(question).answer
+    assert answer.abstained
+    assert answer.citations == () and answer.quotes == ()
+    assert render_answer(answer) == ABSTENTION
+
+
+def test_empty_or_emoji_questions_get_a_polite_answer_without_search(engine: Engine) -> None:
+    for question in ("", "   ", "🤔🤔 ?!"):
+        trace = engine.trace(question)
+        assert trace.hits == () and trace.reply.answer.abstained
+        assert render_answer(trace.reply.answer) == NO_QUESTION
+        assert trace.reply.conversation == Conversation()
+
+
+def test_long_questions_are_capped(engine: Engine) -> None:
+    answer = engine.ask("owls " * 600).answer
+    assert len(answer.question) <= 1000
+
+
+def test_follow_up_is_resolved_through_the_conversation(engine: Engine) -> None:
+    first = engine.ask("What did Governor John Bel Edwards say about the hurricane damage?")
+    assert not first.answer.abstained
+    assert first.answer.citations[0].article_id == "storm"
+    follow = engine.ask("What did he say about his family?", first.conversation)
+    assert not follow.answer.abstained
+    top = follow.answer.citations[0]
+    assert (top.article_id, top.paragraph) == ("storm", 1)
+    assert "family" in follow.answer.text
+    # Asked on its own, the same words fit the footballer's paragraph better.
+    alone = engine.ask("What did he say about his family?").answer
+    assert alone.abstained or alone.citations[0].article_id != "storm"
+    assert [t.question for t in follow.conversation.turns] == [
+        "What did Governor John Bel Edwards say about the hurricane damage?",
+        "What did he say about his family?",
+    ]
+
+
+def test_and_follow_up_moves_to_the_next_paragraph(engine: Engine) -> None:
+    first = engine.ask("What did Governor John Bel Edwards say about the hurricane damage?")
+    follow = engine.ask("And how did the authorities respond?", first.conversation)
+    assert not follow.answer.abstained
+    top = follow.answer.citations[0]
+    assert (top.article_id, top.paragraph) == ("storm", 2)
+
+
+def test_new_topic_is_not_dragged_back(engine: Engine) -> None:
+    first = engine.ask("What did Governor John Bel Edwards say about the hurricane damage?")
+    switch = engine.ask("How does a long cold fermentation change sourdough bread?",
+                        first.conversation)
+    assert not switch.answer.abstained
+    assert switch.answer.citations[0].article_id == "bread"
+
+
+def test_near_duplicate_paragraphs_are_cited_once(engine: Engine) -> None:
+    answer = engine.ask("How many people did rescue crews pull from flooded homes in Louisiana?").answer
+    assert not answer.abstained
+    sources = [(c.article_id, c.paragraph) for c in answer.citations + answer.more]
+    wire_copies = [s for s in sources if s in {("storm", 3), ("wire", 0)}]
+    assert len(wire_copies) == 1
+
+
+def test_concurrent_questions_give_the_same_answers(engine: Engine) -> None:
+    questions = ["How far can an owl turn its head?", "Why is sourdough bread sour?",
+                 "Why does magma rise?", "What is the boiling point of mercury?"] * 3
+    expected = {q: engine.ask(q).answer for q in set(questions)}
+    results: dict[int, Answer] = {}
+
+    def worker(i: int, question: str) -> None:
+        results[i] = engine.ask(question).answer
+
+    threads = [threading.Thread(target=worker, args=(i, q)) for i, q in enumerate(questions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, question in enumerate(questions):
+        assert results[i].to_json() == expected[question].to_json()
+
+
+def test_lookups_and_refresh(engine: Engine, tmp_path: Path) -> None:
+    paragraph = engine.paragraph("storm", 1)
+    assert paragraph is not None and paragraph.text.startswith("Governor John Bel Edwards")
+    assert engine.paragraph("storm", 99) is None
+    stats = engine.stats()
+    assert stats.articles == len(NEWS)
+    latest = engine.latest_articles(2)
+    assert [a.article_id for a in latest] == ["bread", "owls"]
+    assert engine.refresh() is False
