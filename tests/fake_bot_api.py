@@ -79,7 +79,7 @@ class _State:
     messages: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
     next_message_id: dict[int, int] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
-    failures: dict[str, list[int]] = field(default_factory=dict)
+    failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     confirmed: int = 0
 
 
@@ -300,8 +300,22 @@ class FakeBotApi:
 
     def fail_next(self, method: str, retry_after: int) -> None:
         """Answer the next call of ``method`` with 429 Too Many Requests and ``retry_after``."""
+        self.refuse_next(
+            method,
+            429,
+            f"Too Many Requests: retry after {retry_after}",
+            {"retry_after": retry_after},
+        )
+
+    def refuse_next(
+        self, method: str, status: int, description: str, parameters: dict[str, Any] | None = None
+    ) -> None:
+        """Answer the next call of ``method`` with an error."""
+        error: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            error["parameters"] = parameters
         with self._lock:
-            self._state.failures.setdefault(method, []).append(retry_after)
+            self._state.failures.setdefault(method, []).append(error)
 
     # --- the Bot API -----------------------------------------------------------------------------
 
@@ -343,18 +357,10 @@ class FakeBotApi:
             )
         with self._lock:
             failures = self._state.failures.get(method)
-            retry_after = failures.pop(0) if failures else None
-        if retry_after is not None:
-            self._record(Call(self.mark(), method, params, arrived, 429))
-            return web.json_response(
-                {
-                    "ok": False,
-                    "error_code": 429,
-                    "description": f"Too Many Requests: retry after {retry_after}",
-                    "parameters": {"retry_after": retry_after},
-                },
-                status=429,
-            )
+            error = failures.pop(0) if failures else None
+        if error is not None:
+            self._record(Call(self.mark(), method, params, arrived, error["error_code"]))
+            return web.json_response(error, status=error["error_code"])
         handler = getattr(self, "_api_" + method.lower(), None)
         if handler is None:
             self._record(Call(self.mark(), method, params, arrived, 404))

@@ -32,6 +32,7 @@ ADMIN = user(1000, "Ada", "ada")
 ALLOWED_CHATS = [ADMIN["id"], *range(11, 50), *range(-1049, -1000)]
 HOSTILE_FIXTURE = REPO / "tests" / "fixtures" / "telegram"
 SOURCES = (str(REPO / "examples" / "articles"), str(HOSTILE_FIXTURE))
+INDUCED = "7f3a-induced-failure"  # in the error Telegram returns, so in the bot's log
 LIGHTHOUSE = {
     "id": "bell-rock-lighthouse",
     "title": "The Bell Rock Lighthouse",
@@ -73,7 +74,8 @@ def bot(api: FakeBotApi, index_dir: Path, tmp_path_factory: pytest.TempPathFacto
     process.stop()
     log = process.log()
     assert api.token not in log  # never logged, not even by httpx
-    assert "Traceback" not in log, log[-3000:]
+    # The one traceback expected is the failure test_errors_get_an_apology provokes.
+    assert log.count("Traceback") == log.count(INDUCED), log[-3000:]
 
 
 def ask(api: FakeBotApi, chat: dict[str, Any], sender: dict[str, Any], text: str,
@@ -229,6 +231,14 @@ def test_a_429_is_waited_out(api: FakeBotApi, bot: BotProcess) -> None:
     assert refused.status == 429
     assert call.at - refused.at >= 1.0
     assert "Dunlop" in call.params["text"]
+
+
+def test_errors_get_an_apology_never_a_traceback(api: FakeBotApi, bot: BotProcess) -> None:
+    ann = user(20, "Ann")
+    api.refuse_next("sendMessage", 400, f"Bad Request: {INDUCED}")
+    _, call = ask(api, private_chat(ann), ann, "Who patented the pneumatic tyre?")
+    assert call.params["text"] == "Sorry, something went wrong while answering. Please try again in a moment."
+    assert INDUCED in bot.log()  # logged with its context
 
 
 def test_questions_are_rate_limited_per_user(api: FakeBotApi, bot: BotProcess) -> None:
