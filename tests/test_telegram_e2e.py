@@ -120,7 +120,8 @@ def first_source(call: Call) -> str:
 
 
 def assert_silent(api: FakeBotApi, message: dict[str, Any], since: int) -> None:
-    """The bot did not answer ``message``."""
+    """The bot did not answer ``message`` (given a second to do so)."""
+    time.sleep(1.0)
     for call in api.calls("sendMessage", since=since):
         target = call.params.get("reply_parameters") or {}
         same_chat = call.params["chat_id"] == message["chat"]["id"]
@@ -247,6 +248,10 @@ def test_questions_are_rate_limited_per_user(api: FakeBotApi, bot: BotProcess) -
              for i in range(5)]
     assert all("Sources" in t for t in texts[:4])
     assert "Please ask again in" in texts[4]
+    mark = api.mark()
+    _, sixth = api.send_text(private_chat(ann), ann, "Who patented a hive with removable frames?")
+    ask(api, private_chat(ann), ann, "/help")  # commands are not limited; answered after the 6th
+    assert_silent(api, sixth, mark)  # one notice per minute, not one per question
 
 
 def test_chats_outside_the_allow_list_are_turned_away(api: FakeBotApi, bot: BotProcess) -> None:

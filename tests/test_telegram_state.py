@@ -129,6 +129,14 @@ def test_rate_limit_is_per_user_and_slides() -> None:
     assert QuestionLimiter(0).wait_seconds(1) == 0
 
 
+def test_refusals_are_explained_once_per_minute() -> None:
+    clock = Clock()
+    limiter = QuestionLimiter(1, clock=clock)
+    assert [limiter.should_tell(1), limiter.should_tell(1), limiter.should_tell(2)] == [True, False, True]
+    clock.now += 61
+    assert limiter.should_tell(1)
+
+
 def test_callback_data_is_compact_and_rejects_anything_else() -> None:
     data = buttons.encode(buttons.SOURCE, 10**17, 999)
     assert len(data.encode()) <= 64

@@ -17,6 +17,7 @@ class QuestionLimiter:
         self._per_minute = per_minute
         self._clock = clock
         self._asked: dict[int, deque[float]] = {}
+        self._told: dict[int, float] = {}
 
     def wait_seconds(self, user_id: int) -> int:
         """0 if ``user_id`` may ask now (and count the question), else whole seconds to wait."""
@@ -32,9 +33,20 @@ class QuestionLimiter:
         self._forget_idle(now)
         return 0
 
+    def should_tell(self, user_id: int) -> bool:
+        """Whether to explain a refusal to ``user_id``: once per window, so a flood of questions
+        does not become a flood of notices."""
+        now = self._clock()
+        if now - self._told.get(user_id, -math.inf) < WINDOW_SECONDS:
+            return False
+        self._told[user_id] = now
+        return True
+
     def _forget_idle(self, now: float) -> None:
         # Keeps memory bounded by the users active in the last minute.
         if len(self._asked) < 1024:
             return
         for user_id in [u for u, a in self._asked.items() if not a or a[-1] <= now - WINDOW_SECONDS]:
             del self._asked[user_id]
+        for user_id in [u for u, t in self._told.items() if t <= now - WINDOW_SECONDS]:
+            del self._told[user_id]

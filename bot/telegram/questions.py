@@ -107,11 +107,12 @@ class QuestionHandlers:
         user_id = message.from_user.id if message.from_user else message.chat_id
         wait = self._limiter.wait_seconds(user_id)
         if wait:
-            await reply_html(
-                context.bot,
-                message,
-                f"You're asking faster than I can answer. Please ask again in {wait} s.",
-            )
+            if self._limiter.should_tell(user_id):
+                await reply_html(
+                    context.bot,
+                    message,
+                    f"You're asking faster than I can answer. Please ask again in {wait} s.",
+                )
             return
         # Questions of one thread are answered in order, so each sees the turn before it.
         if message.chat.type == ChatType.PRIVATE:

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS thread_messages (
     PRIMARY KEY (chat_id, message_id)
 );
 CREATE INDEX IF NOT EXISTS thread_messages_thread ON thread_messages (thread_id);
+CREATE INDEX IF NOT EXISTS threads_updated ON threads (updated_at);
 CREATE TABLE IF NOT EXISTS current_threads (
     chat_id INTEGER NOT NULL,
     topic_id INTEGER NOT NULL,
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS answers (
     more_shown INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS answers_created ON answers (created_at);
 CREATE TABLE IF NOT EXISTS questions (
     asked_at REAL NOT NULL,
     seconds REAL NOT NULL,
