@@ -27,6 +27,7 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 ENGINE_WORKERS = 2
 # Retries after a 429 (the rate limiter waits the retry_after Telegram asks for).
 MAX_RETRIES = 3
+MIN_REFRESH_SECONDS = 0.5
 
 COMMANDS = [
     BotCommand("ask", "Ask a question about the articles"),
@@ -99,8 +100,9 @@ async def _keep_fresh(application: Application) -> None:
     """Switch to a newly built index generation and drop expired threads, periodically."""
     services = _services(application)
     store = services.store
+    interval = max(services.settings.telegram.refresh_seconds, MIN_REFRESH_SECONDS)
     while True:
-        await asyncio.sleep(services.settings.telegram.refresh_seconds)
+        await asyncio.sleep(interval)
         try:
             # The engine swaps generations atomically, so questions in flight are never dropped.
             if await services.run(services.engine.refresh):
