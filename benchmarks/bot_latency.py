@@ -70,9 +70,15 @@ def _build_index(folder: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--index", type=Path, help="an index directory (default: build one of examples/articles)")
-    parser.add_argument("-n", "--questions", type=int, default=50, help="questions to time (default 50)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one answer")
+    parser.add_argument(
+        "--index", type=Path, help="an index directory (default: build one of examples/articles)"
+    )
+    parser.add_argument(
+        "-n", "--questions", type=int, default=50, help="questions to time (default 50)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for one answer"
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="citebot-bench-") as tmp, FakeBotApi() as api:
@@ -111,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'measure':<40} {'p50':>8} {'p95':>8} {'max':>8}")
     for name, values in (("update received -> sendMessage (s)", received),
                          ("update queued -> sendMessage (s)", end_to_end)):
-        print(f"{name:<40} {_percentile(values, 0.5):>8.3f} {_percentile(values, 0.95):>8.3f} {max(values):>8.3f}")
+        p50, p95 = _percentile(values, 0.5), _percentile(values, 0.95)
+        print(f"{name:<40} {p50:>8.3f} {p95:>8.3f} {max(values):>8.3f}")
     print(f"{'start until polling (s)':<40} {startup:>8.1f}")
     print(f"{'bot RSS now / peak (MB)':<40} {rss:>8.0f} {peak:>8.0f}")
     return 0

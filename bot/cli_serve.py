@@ -65,7 +65,10 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         run(application, settings, token)
     except InvalidToken:
         env = settings.telegram.token_env
-        print(f"citebot: Telegram rejected the token in {env}; check it with @BotFather", file=sys.stderr)
+        print(
+            f"citebot: Telegram rejected the token in {env}; check it with @BotFather",
+            file=sys.stderr,
+        )
         return 1
     except TelegramError as exc:
         detail = str(exc).replace(token, "<token>")

@@ -181,7 +181,7 @@ class FakeBotApi:
     # --- injecting updates -----------------------------------------------------------------------
 
     def inject(self, payload: dict[str, Any]) -> int:
-        """Queue an update (``payload`` without update_id, e.g. {"message": {...}}); returns its id."""
+        """Queue an update (``payload`` is all but its update_id); returns the update id."""
         update_id = next(self._update_ids)
         with self._lock:
             self._state.updates.append({"update_id": update_id, **payload})
@@ -227,7 +227,9 @@ class FakeBotApi:
             self._state.messages[(chat["id"], message["message_id"])] = message
         return self.inject({"message": message}), message
 
-    def topic_root(self, chat: dict[str, Any], user: dict[str, Any], topic_id: int) -> dict[str, Any]:
+    def topic_root(
+        self, chat: dict[str, Any], user: dict[str, Any], topic_id: int
+    ) -> dict[str, Any]:
         """The service message that created a forum topic."""
         return {
             "message_id": topic_id,
@@ -239,7 +241,7 @@ class FakeBotApi:
         }
 
     def press(self, message: dict[str, Any], data: str, user: dict[str, Any]) -> int:
-        """A user presses an inline button with ``data`` under ``message``; returns the update id."""
+        """A user presses the button with ``data`` under ``message``; returns the update id."""
         query = {
             "id": str(next(self._callback_ids)),
             "from": user,
@@ -270,7 +272,7 @@ class FakeBotApi:
         timeout: float = 30.0,
         status: int = 200,
     ) -> Call:
-        """The first call of ``method`` matching ``where`` (after ``since``), waiting up to ``timeout``."""
+        """The first call of ``method`` matching ``where`` (from ``since``), waiting ``timeout``."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
@@ -392,7 +394,8 @@ class FakeBotApi:
             with self._lock:
                 if offset:
                     # Like Telegram: asking from an offset confirms every earlier update.
-                    self._state.updates = [u for u in self._state.updates if u["update_id"] >= offset]
+                    pending = self._state.updates
+                    self._state.updates = [u for u in pending if u["update_id"] >= offset]
                     self._state.confirmed = max(self._state.confirmed, offset - 1)
                 batch = self._state.updates[:limit]
                 if batch:
@@ -421,7 +424,8 @@ class FakeBotApi:
             with self._lock:
                 target = self._state.messages.get((chat_id, int(reply["message_id"])))
             if target is not None:
-                message["reply_to_message"] = {k: v for k, v in target.items() if k != "reply_to_message"}
+                target = {k: v for k, v in target.items() if k != "reply_to_message"}
+                message["reply_to_message"] = target
         if params.get("message_thread_id"):
             message["message_thread_id"] = params["message_thread_id"]
             message["is_topic_message"] = True
@@ -488,7 +492,8 @@ class FakeBotApi:
         return True
 
     def _api_getwebhookinfo(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"url": "", "has_custom_certificate": False, "pending_update_count": self.pending_updates()}
+        pending = self.pending_updates()
+        return {"url": "", "has_custom_certificate": False, "pending_update_count": pending}
 
     def _api_close(self, params: dict[str, Any]) -> bool:
         return True
@@ -555,9 +560,16 @@ def group_chat(chat_id: int, title: str = "Readers", forum: bool = False) -> dic
 REPO = Path(__file__).resolve().parent.parent
 
 
-def write_bot_config(path: Path, api: FakeBotApi, index: Path, state: Path, **telegram: Any) -> Path:
+def write_bot_config(
+    path: Path, api: FakeBotApi, index: Path, state: Path, **telegram: Any
+) -> Path:
     """A config file pointing the bot at ``api``, with extra [telegram] keys."""
-    values = {"base_url": api.base_url, "base_file_url": api.base_file_url, "state_path": str(state), **telegram}
+    values = {
+        "base_url": api.base_url,
+        "base_file_url": api.base_file_url,
+        "state_path": str(state),
+        **telegram,
+    }
     lines = ["[index]", f"path = {json.dumps(str(index))}", "", "[telegram]"]
     lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -567,7 +579,9 @@ def write_bot_config(path: Path, api: FakeBotApi, index: Path, state: Path, **te
 class BotProcess:
     """``citebot serve`` as a real subprocess, its output kept in a log file."""
 
-    def __init__(self, api: FakeBotApi, config: Path, log_path: Path, token: str | None = None) -> None:
+    def __init__(
+        self, api: FakeBotApi, config: Path, log_path: Path, token: str | None = None
+    ) -> None:
         self.api = api
         self.config = config
         self.log_path = log_path
@@ -587,14 +601,17 @@ class BotProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"citebot serve exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+                code = self.process.returncode
+                raise RuntimeError(f"citebot serve exited with {code}:\n{self.log()[-3000:]}")
             try:
                 self.api.wait_for("getUpdates", since=mark, timeout=0.5)
                 return self
             except TimeoutError:
                 continue
         self.stop()
-        raise TimeoutError(f"citebot serve did not start polling within {timeout} s:\n{self.log()[-3000:]}")
+        raise TimeoutError(
+            f"citebot serve did not start polling within {timeout} s:\n{self.log()[-3000:]}"
+        )
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM, as a service manager would; returns the exit code."""
@@ -613,7 +630,9 @@ class BotProcess:
 
     def log(self) -> str:
         """Everything the bot printed so far."""
-        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+        if not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def rss_mb(self) -> tuple[float, float]:
         """(current, peak) resident memory of the bot process in MB."""

@@ -10,7 +10,9 @@ from pathlib import Path
 from fake_bot_api import REPO
 
 
-def _serve(tmp_path: Path, config: str | None, token: str | None) -> subprocess.CompletedProcess[str]:
+def _serve(
+    tmp_path: Path, config: str | None, token: str | None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
     env["PYTHONPATH"] = str(REPO)
     if token is not None:
@@ -27,7 +29,8 @@ def test_serve_without_a_token_says_how_to_get_one(tmp_path: Path) -> None:
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert "BotFather" in lines[0] and "TELEGRAM_BOT_TOKEN" in lines[0] and "citebot chat" in lines[0]
+    for hint in ("BotFather", "TELEGRAM_BOT_TOKEN", "citebot chat"):
+        assert hint in lines[0]
 
 
 def test_the_token_variable_is_configurable(tmp_path: Path) -> None:
@@ -46,4 +49,5 @@ def test_webhook_mode_needs_a_public_url(tmp_path: Path) -> None:
 
 def test_unknown_mode_is_rejected(tmp_path: Path) -> None:
     done = _serve(tmp_path, '[telegram]\nmode = "push"\n', token="1:x")
-    assert done.returncode != 0 and "polling" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert done.returncode != 0 and "polling" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

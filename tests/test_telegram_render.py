@@ -29,7 +29,9 @@ def _citation(n: int, text: str, **extra: object) -> Citation:
     return Citation(n=n, text=text, **defaults)  # type: ignore[arg-type]
 
 
-def _answer(*quotes: tuple[str, int], citations: tuple[Citation, ...], more: tuple[Citation, ...] = ()) -> Answer:
+def _answer(
+    *quotes: tuple[str, int], citations: tuple[Citation, ...], more: tuple[Citation, ...] = ()
+) -> Answer:
     return Answer(
         question="q",
         abstained=False,
@@ -44,11 +46,13 @@ def _tags_balanced(html: str) -> bool:
 
 
 def test_answer_has_quote_then_numbered_sources_with_links_dates_and_paragraphs() -> None:
-    c1 = _citation(1, "The bridge opened in 1932.", url="https://example.org/b?x=1&y=2", date="2024-01-02")
+    url = "https://example.org/b?x=1&y=2"
+    c1 = _citation(1, "The bridge opened in 1932.", url=url, date="2024-01-02")
     c2 = _citation(2, "It is long.", title="Plain")
     answer = _answer(("The bridge opened in 1932.", 1), ("It is long.", 2), citations=(c1, c2))
     html = render_answer(answer, source_refs(answer))
-    assert html.startswith("<blockquote>“The bridge opened in 1932.” [1]\n“It is long.” [2]</blockquote>")
+    quotes = "“The bridge opened in 1932.” [1]\n“It is long.” [2]"
+    assert html.startswith(f"<blockquote>{quotes}</blockquote>")
     assert '1. <a href="https://example.org/b?x=1&amp;y=2">Title 1</a> · 2024-01-02 · ¶2' in html
     assert "2. Plain · ¶3" in html
     assert _tags_balanced(html)
@@ -75,7 +79,8 @@ def test_abstention_mentions_more_only_when_there_is_more() -> None:
 
 
 def test_more_results_are_numbered_after_the_citations() -> None:
-    answer = _answer(("a", 1), citations=(_citation(1, "a"),), more=(_citation(5, "b"), _citation(6, "c")))
+    more = (_citation(5, "b"), _citation(6, "c"))
+    answer = _answer(("a", 1), citations=(_citation(1, "a"),), more=more)
     refs = source_refs(answer)
     assert [r.n for r in refs] == [1, 2, 3]
     assert "2. Title 5" in render_more(refs[1:])
@@ -83,7 +88,8 @@ def test_more_results_are_numbered_after_the_citations() -> None:
 
 def test_paragraph_highlights_the_quoted_spans() -> None:
     text = "First sentence. Second <one> sentence."
-    answer = _answer(("Second <one> sentence.", 1), citations=(_citation(1, text, quotes=((16, 38),)),))
+    cited = _citation(1, text, quotes=((16, 38),))
+    answer = _answer(("Second <one> sentence.", 1), citations=(cited,))
     html = render_paragraph(source_refs(answer)[0])
     assert html.endswith("First sentence. <b>Second &lt;one&gt; sentence.</b>")
 
@@ -105,7 +111,10 @@ def test_split_prefers_paragraph_then_line_then_sentence_boundaries() -> None:
 
 
 def test_split_never_breaks_tags_or_entities_and_keeps_all_text() -> None:
-    quote = " ".join(f"word{i} &amp; <b>bold {i}</b> <a href=\"https://x.org/?a=1&amp;b={i}\">link {i}</a>." for i in range(400))
+    quote = " ".join(
+        f'word{i} &amp; <b>bold {i}</b> <a href="https://x.org/?a=1&amp;b={i}">link {i}</a>.'
+        for i in range(400)
+    )
     html = f"<blockquote>{quote}</blockquote>\n\n<b>Sources</b>\n1. Title"
     chunks = split_html(html, limit=MAX_MESSAGE_LENGTH)
     assert len(chunks) > 1

@@ -132,7 +132,8 @@ def test_rate_limit_is_per_user_and_slides() -> None:
 def test_refusals_are_explained_once_per_minute() -> None:
     clock = Clock()
     limiter = QuestionLimiter(1, clock=clock)
-    assert [limiter.should_tell(1), limiter.should_tell(1), limiter.should_tell(2)] == [True, False, True]
+    told = [limiter.should_tell(1), limiter.should_tell(1), limiter.should_tell(2)]
+    assert told == [True, False, True]
     clock.now += 61
     assert limiter.should_tell(1)
 
@@ -147,7 +148,8 @@ def test_callback_data_is_compact_and_rejects_anything_else() -> None:
 
 def test_token_is_redacted_from_messages_arguments_and_tracebacks() -> None:
     token = "123:SECRET"
-    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "POST %s", ("https://x/bot123:SECRET/getMe",), None)
+    url = "https://x/bot123:SECRET/getMe"
+    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "POST %s", (url,), None)
     TokenRedactingFilter(token).filter(record)
     assert record.getMessage() == f"POST https://x/bot{REDACTED}/getMe"
     try:
@@ -161,7 +163,7 @@ def test_token_is_redacted_from_messages_arguments_and_tracebacks() -> None:
     assert token not in formatted and REDACTED in formatted
 
 
-# --- addressing: which group messages are questions ------------------------------------------------
+# --- addressing: which group messages are questions ----------------------------------------
 
 API = FakeBotApi()
 BOT_ID, NAME = API.bot_id, API.username
@@ -176,18 +178,22 @@ def _message(text: str, **extra: object) -> Message:
 
 
 def _bot_message(message_id: int = 3) -> dict[str, object]:
-    return {"message_id": message_id, "date": 0, "chat": GROUP, "from": API.bot_user, "text": "answer"}
+    return {"message_id": message_id, "date": 0, "chat": GROUP, "from": API.bot_user, "text": "a"}
 
 
 def test_mention_is_stripped_wherever_it_is() -> None:
-    assert group_question(_message(f"@{NAME} when did it open?"), NAME, BOT_ID) == "when did it open?"
-    assert group_question(_message(f"When did it open, @{NAME.upper()}?"), NAME, BOT_ID) == "When did it open, ?"
-    assert group_question(_message("🎉 @" + NAME + " why?"), NAME, BOT_ID) == "🎉 why?"
+    def asked(text: str) -> str | None:
+        return group_question(_message(text), NAME, BOT_ID)
+
+    assert asked(f"@{NAME} when did it open?") == "when did it open?"
+    assert asked(f"When did it open, @{NAME.upper()}?") == "When did it open, ?"
+    assert asked("🎉 @" + NAME + " why?") == "🎉 why?"
 
 
 def test_text_mention_of_the_bot_counts() -> None:
     entity = {"type": "text_mention", "offset": 0, "length": 7, "user": API.bot_user}
-    assert group_question(_message("Citebot what is it?", entities=[entity]), NAME, BOT_ID) == "what is it?"
+    question = group_question(_message("Citebot what is it?", entities=[entity]), NAME, BOT_ID)
+    assert question == "what is it?"
     other = {**entity, "user": user(9, "Someone")}
     assert group_question(_message("Someone what is it?", entities=[other]), NAME, BOT_ID) is None
 
@@ -198,10 +204,13 @@ def test_chatter_and_other_mentions_are_ignored() -> None:
 
 
 def test_reply_to_the_bot_is_a_question_but_topic_roots_are_not_replies() -> None:
-    assert group_question(_message("and why?", reply_to_message=_bot_message()), NAME, BOT_ID) == "and why?"
+    reply = _message("and why?", reply_to_message=_bot_message())
+    assert group_question(reply, NAME, BOT_ID) == "and why?"
     root = {"message_id": 2, "date": 0, "chat": GROUP, "from": API.bot_user,
             "forum_topic_created": {"name": "t", "icon_color": 1}}
-    in_topic = _message("and why?", reply_to_message=root, message_thread_id=2, is_topic_message=True)
+    in_topic = _message(
+        "and why?", reply_to_message=root, message_thread_id=2, is_topic_message=True
+    )
     assert real_reply_target(in_topic) is None
     assert group_question(in_topic, NAME, BOT_ID) is None
 

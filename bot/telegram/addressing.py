@@ -26,7 +26,8 @@ def _without_ranges(text: str, ranges: list[tuple[int, int]]) -> str:
 def _bot_mentions(message: Message, username: str, bot_id: int) -> list[MessageEntity]:
     found = []
     wanted = "@" + username.lower()
-    for entity, text in message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION]).items():
+    kinds = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]
+    for entity, text in message.parse_entities(kinds).items():
         if entity.type == MessageEntity.MENTION and text.lower() == wanted:
             found.append(entity)
         elif entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id:

@@ -52,7 +52,10 @@ def build_application(settings: Settings, engine: AnsweringEngine, token: str) -
         .rate_limiter(AIORateLimiter(max_retries=MAX_RETRIES))
         .concurrent_updates(64)
         .defaults(
-            Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True))
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
         )
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
@@ -89,7 +92,9 @@ async def _post_init(application: Application) -> None:
         await application.bot.set_my_commands(COMMANDS)
         for admin in settings.telegram.admin_users:
             with contextlib.suppress(TelegramError):  # the admin may not have started the bot yet
-                await application.bot.set_my_commands(ADMIN_COMMANDS, scope=BotCommandScopeChat(admin))
+                await application.bot.set_my_commands(
+                    ADMIN_COMMANDS, scope=BotCommandScopeChat(admin)
+                )
     except TelegramError as exc:
         log.warning("could not set the bot's command list: %s", exc)
     _refresher[application] = asyncio.create_task(_keep_fresh(application))
@@ -134,7 +139,9 @@ def check_mode(t: TelegramSettings) -> None:
         raise ServeError(f'[telegram] mode must be "polling" or "webhook", got {t.mode!r}')
     if t.mode == "webhook":
         if not t.webhook_url.startswith("https://"):
-            raise ServeError("[telegram] webhook mode needs webhook_url, the public https:// URL of the bot")
+            raise ServeError(
+                "[telegram] webhook mode needs webhook_url, the public https:// URL of the bot"
+            )
         if importlib.util.find_spec("tornado") is None:
             raise ServeError(
                 'webhook mode needs the webhooks extra: pip install "python-telegram-bot[webhooks]"'

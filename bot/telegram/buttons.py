@@ -42,15 +42,21 @@ def decode(data: str | None) -> ButtonPress | None:
     return ButtonPress(match.group(1), int(match.group(2)), int(match.group(3)))
 
 
-def _source_rows(answer_id: int, first_index: int, numbers: list[int]) -> list[list[InlineKeyboardButton]]:
+def _source_rows(
+    answer_id: int, first_index: int, numbers: list[int]
+) -> list[list[InlineKeyboardButton]]:
     buttons = [
-        InlineKeyboardButton(f"Source {n}", callback_data=encode(SOURCE, answer_id, first_index + i))
+        InlineKeyboardButton(
+            f"Source {n}", callback_data=encode(SOURCE, answer_id, first_index + i)
+        )
         for i, n in enumerate(numbers)
     ]
     return [buttons[i : i + _ROW] for i in range(0, len(buttons), _ROW)]
 
 
-def answer_keyboard(answer_id: int, numbers: list[int], has_more: bool) -> InlineKeyboardMarkup | None:
+def answer_keyboard(
+    answer_id: int, numbers: list[int], has_more: bool
+) -> InlineKeyboardMarkup | None:
     """A button per cited source (``numbers`` are their citation numbers), and More."""
     rows = _source_rows(answer_id, 0, numbers)
     if has_more:
@@ -58,7 +64,9 @@ def answer_keyboard(answer_id: int, numbers: list[int], has_more: bool) -> Inlin
     return InlineKeyboardMarkup(rows) if rows else None
 
 
-def more_keyboard(answer_id: int, first_index: int, numbers: list[int]) -> InlineKeyboardMarkup | None:
+def more_keyboard(
+    answer_id: int, first_index: int, numbers: list[int]
+) -> InlineKeyboardMarkup | None:
     """Buttons for the further results shown by More."""
     rows = _source_rows(answer_id, first_index, numbers)
     return InlineKeyboardMarkup(rows) if rows else None

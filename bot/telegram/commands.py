@@ -12,24 +12,28 @@ from telegram.ext import ContextTypes
 from bot.telegram.messaging import reply_html, topic_of
 from bot.telegram.services import Services
 
-START_TEXT = """<b>I answer questions about my articles with verbatim quotes and numbered sources.</b>
-I never make things up: if the articles don't say, I say so.
+START_TEXT = (
+    "<b>I answer questions about my articles with verbatim quotes and numbered sources.</b>\n"
+    "I never make things up: if the articles don't say, I say so.\n\n"
+    "<b>In a private chat</b> just send me a question. Follow-up questions continue the "
+    "conversation (“and when did it open?”); /new starts a fresh one.\n\n"
+    "<b>In a group</b> mention me (<code>@{username} your question</code>), use "
+    "<code>/ask your question</code>, or reply to one of my answers to follow up on it. "
+    "I ignore everything else.\n\n"
+    "The buttons under an answer show each source's full paragraph (and its neighbours), and "
+    "<b>More results</b> shows what else I found.\n"
+    "/sources lists the articles I know. /help shows this again."
+)
 
-<b>In a private chat</b> just send me a question. Follow-up questions continue the conversation (“and when did it open?”); /new starts a fresh one.
-
-<b>In a group</b> mention me (<code>@{username} your question</code>), use <code>/ask your question</code>, or reply to one of my answers to follow up on it. I ignore everything else.
-
-The buttons under an answer show each source's full paragraph (and its neighbours), and <b>More results</b> shows what else I found.
-/sources lists the articles I know. /help shows this again."""
-
-HELP_TEXT = """<b>Commands</b>
-/ask <i>question</i> – ask a question (in groups also: mention me, or reply to my answer)
-/new – forget this chat's conversation and start afresh
-/sources – the articles I answer from
-/help – this help
-/start – what I am
-
-In a private chat every message is a question; replies to my answers are follow-ups."""
+HELP_TEXT = (
+    "<b>Commands</b>\n"
+    "/ask <i>question</i> – ask a question (in groups also: mention me, or reply to my answer)\n"
+    "/new – forget this chat's conversation and start afresh\n"
+    "/sources – the articles I answer from\n"
+    "/help – this help\n"
+    "/start – what I am\n\n"
+    "In a private chat every message is a question; replies to my answers are follow-ups."
+)
 
 
 class Commands:
@@ -43,7 +47,8 @@ class Commands:
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start: what the bot is and how to use it."""
         if update.message:
-            await reply_html(context.bot, update.message, START_TEXT.format(username=escape(context.bot.username)))
+            text = START_TEXT.format(username=escape(context.bot.username))
+            await reply_html(context.bot, update.message, text)
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/help: the commands."""
@@ -57,11 +62,15 @@ class Commands:
             return
         if message.chat.type != ChatType.PRIVATE:
             await reply_html(
-                context.bot, message, "In groups every question starts afresh unless it replies to one of my answers."
+                context.bot,
+                message,
+                "In groups every question starts afresh unless it replies to one of my answers.",
             )
             return
         await self._store.call(self._store.sync.forget_current, message.chat_id, topic_of(message))
-        await reply_html(context.bot, message, "Done: your next question starts a new conversation.")
+        await reply_html(
+            context.bot, message, "Done: your next question starts a new conversation."
+        )
 
     async def on_sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/sources: how many articles, the latest ones, when the index was built."""
@@ -93,7 +102,9 @@ class Commands:
             return
         s = await self._store.call(self._store.sync.question_stats)
         share = f"{100.0 * s.abstentions / s.questions:.0f}%" if s.questions else "0%"
-        since = f" since {_when(datetime.fromtimestamp(s.since, timezone.utc).isoformat())}" if s.since else ""
+        since = ""
+        if s.since is not None:
+            since = f" since {_when(datetime.fromtimestamp(s.since, timezone.utc).isoformat())}"
         await reply_html(
             context.bot,
             message,

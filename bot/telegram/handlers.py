@@ -55,9 +55,8 @@ def register(application: Application, services: Services) -> None:
     application.add_handler(CommandHandler("new", commands.on_new))
     application.add_handler(CommandHandler("sources", commands.on_sources))
     application.add_handler(CommandHandler("stats", commands.on_stats))
-    application.add_handler(
-        MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, questions.on_text)
-    )
+    text_messages = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
+    application.add_handler(MessageHandler(text_messages, questions.on_text))
     application.add_handler(CallbackQueryHandler(sources.on_button))
     application.add_error_handler(on_error)
 

@@ -33,14 +33,13 @@ class SourceRef:
 
 def source_refs(answer: Answer) -> tuple[SourceRef, ...]:
     """The answer's citations, then its further results numbered on from them."""
-    refs = [
-        SourceRef(c.n, c.article_id, c.paragraph, c.title, c.text, c.url, c.date, c.quotes)
-        for c in answer.citations
-    ]
-    next_n = max((c.n for c in answer.citations), default=0) + 1
-    for i, c in enumerate(answer.more):
-        refs.append(SourceRef(next_n + i, c.article_id, c.paragraph, c.title, c.text, c.url, c.date, c.quotes))
-    return tuple(refs)
+    first_more = max((c.n for c in answer.citations), default=0) + 1
+    numbered = [(c.n, c) for c in answer.citations]
+    numbered += [(first_more + i, c) for i, c in enumerate(answer.more)]
+    return tuple(
+        SourceRef(n, c.article_id, c.paragraph, c.title, c.text, c.url, c.date, c.quotes)
+        for n, c in numbered
+    )
 
 
 def paragraph_label(number: int) -> str:
@@ -169,7 +168,8 @@ class _Layout:
     def cost(self, start: int, end: int) -> int:
         """UTF-16 length of the chunk html[start:end] with its tags reopened and closed."""
         opened = "".join(self.stack[start])
-        return _utf16_len(opened) + self.cum[end] - self.cum[start] + _utf16_len(_closing(self.stack[end]))
+        closing = _closing(self.stack[end])
+        return _utf16_len(opened) + self.cum[end] - self.cum[start] + _utf16_len(closing)
 
     def chunk(self, start: int, end: int) -> str:
         body = self.html[start:end].rstrip()

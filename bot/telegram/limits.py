@@ -46,7 +46,8 @@ class QuestionLimiter:
         # Keeps memory bounded by the users active in the last minute.
         if len(self._asked) < 1024:
             return
-        for user_id in [u for u, a in self._asked.items() if not a or a[-1] <= now - WINDOW_SECONDS]:
+        idle = now - WINDOW_SECONDS
+        for user_id in [u for u, a in self._asked.items() if not a or a[-1] <= idle]:
             del self._asked[user_id]
         for user_id in [u for u, t in self._told.items() if t <= now - WINDOW_SECONDS]:
             del self._told[user_id]

@@ -73,7 +73,9 @@ async def typing(
     async def keep_typing() -> None:
         while not done.is_set():
             try:
-                await bot.send_chat_action(chat_id, ChatAction.TYPING, message_thread_id=topic_id or None)
+                await bot.send_chat_action(
+                    chat_id, ChatAction.TYPING, message_thread_id=topic_id or None
+                )
             except TelegramError as exc:
                 log.debug("chat action failed: %s", exc)
             with contextlib.suppress(TimeoutError):

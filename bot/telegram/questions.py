@@ -69,14 +69,15 @@ class QuestionHandlers:
         if message is None or message.text is None:
             return
         if message.chat.type == ChatType.PRIVATE:
-            await self._answer(context, message, private_question(message, context.bot.username, context.bot.id))
+            question = private_question(message, context.bot.username, context.bot.id)
+            await self._answer(context, message, question)
             return
         question = group_question(message, context.bot.username, context.bot.id)
         if question is not None:
             await self._answer(context, message, question)
 
     async def on_ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """``/ask question`` (also ``/ask@bot``); as a reply without text, asks the replied message."""
+        """``/ask question`` (also ``/ask@bot``); as a bare reply, asks the replied message."""
         message = update.message
         if message is None:
             return
@@ -92,14 +93,18 @@ class QuestionHandlers:
         store = self._store
         target = real_reply_target(message)
         if target is not None:
-            thread = await store.call(store.sync.thread_of_message, message.chat_id, target.message_id)
+            thread = await store.call(
+                store.sync.thread_of_message, message.chat_id, target.message_id
+            )
             if thread is not None and thread.topic_id == topic_of(message):
                 return thread
         if message.chat.type == ChatType.PRIVATE:
             return await store.call(store.sync.current_thread, message.chat_id, topic_of(message))
         return None
 
-    async def _answer(self, context: ContextTypes.DEFAULT_TYPE, message: Message, question: str) -> None:
+    async def _answer(
+        self, context: ContextTypes.DEFAULT_TYPE, message: Message, question: str
+    ) -> None:
         started = time.perf_counter()
         if not question:
             await reply_html(context.bot, message, ASK_HOW)
@@ -117,7 +122,8 @@ class QuestionHandlers:
         # Questions of one thread are answered in order, so each sees the turn before it.
         if message.chat.type == ChatType.PRIVATE:
             async with self._locks.hold(("chat", message.chat_id)):
-                reply = await self._answer_in_thread(context, message, question, await self._thread_for(message))
+                thread = await self._thread_for(message)
+                reply = await self._answer_in_thread(context, message, question, thread)
         else:
             thread = await self._thread_for(message)
             if thread is None:
@@ -125,7 +131,8 @@ class QuestionHandlers:
             else:
                 async with self._locks.hold(("thread", thread.thread_id)):
                     # Re-read: a question answered while this one waited changed the conversation.
-                    thread = await self._store.call(self._store.sync.thread, thread.thread_id) or thread
+                    latest = await self._store.call(self._store.sync.thread, thread.thread_id)
+                    thread = latest or thread
                     reply = await self._answer_in_thread(context, message, question, thread)
         answer = reply.answer
         seconds = time.perf_counter() - started
@@ -144,7 +151,8 @@ class QuestionHandlers:
     ) -> Reply:
         """Ask the engine with the thread's history, remember the turn and send the answer."""
         conversation = thread.conversation if thread else Conversation()
-        async with typing(context.bot, message.chat_id, topic_of(message), self._services.background):
+        background = self._services.background
+        async with typing(context.bot, message.chat_id, topic_of(message), background):
             reply = await self._services.run(self._services.engine.ask, question, conversation)
         await self._deliver(context, message, thread, reply)
         return reply
@@ -182,5 +190,6 @@ class QuestionHandlers:
             topic_id=topic_of(message),
             keyboard=keyboard,
         )
-        await store.call(store.sync.link_messages, message.chat_id, thread_id, [m.message_id for m in sent])
+        ids = [m.message_id for m in sent]
+        await store.call(store.sync.link_messages, message.chat_id, thread_id, ids)
 

@@ -7,7 +7,13 @@ from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
 from bot.telegram import buttons
-from bot.telegram.html_render import SourceRef, render_context, render_more, render_paragraph, split_html
+from bot.telegram.html_render import (
+    SourceRef,
+    render_context,
+    render_more,
+    render_paragraph,
+    split_html,
+)
 from bot.telegram.messaging import send_html, topic_of
 from bot.telegram.services import Services
 
@@ -70,17 +76,22 @@ class SourceButtons:
                 keyboard=buttons.more_keyboard(stored.answer_id, stored.cited, [r.n for r in more]),
             )
         await query.answer()
-        await store.call(store.sync.link_messages, message.chat.id, stored.thread_id, [m.message_id for m in sent])
+        ids = [m.message_id for m in sent]
+        await store.call(store.sync.link_messages, message.chat.id, stored.thread_id, ids)
 
     async def _show_context(
-        self, context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery, ref: SourceRef, topic_id: int
+        self,
+        context: ContextTypes.DEFAULT_TYPE,
+        query: CallbackQuery,
+        ref: SourceRef,
+        topic_id: int,
     ) -> list[Message] | None:
         """Replace the paragraph message by the paragraph with its neighbours."""
-        current = await self._services.run(self._services.engine.paragraph, ref.article_id, ref.paragraph)
-        if current is None:
+        run, paragraph = self._services.run, self._services.engine.paragraph
+        if await run(paragraph, ref.article_id, ref.paragraph) is None:
             return None
-        before = await self._services.run(self._services.engine.paragraph, ref.article_id, ref.paragraph - 1)
-        after = await self._services.run(self._services.engine.paragraph, ref.article_id, ref.paragraph + 1)
+        before = await run(paragraph, ref.article_id, ref.paragraph - 1)
+        after = await run(paragraph, ref.article_id, ref.paragraph + 1)
         chunks = split_html(
             render_context(ref, before.text if before else None, after.text if after else None)
         )
@@ -99,7 +110,11 @@ class SourceButtons:
         for chunk in chunks:
             sent.extend(
                 await send_html(
-                    context.bot, message.chat.id, chunk, reply_to=message.message_id, topic_id=topic_id
+                    context.bot,
+                    message.chat.id,
+                    chunk,
+                    reply_to=message.message_id,
+                    topic_id=topic_id,
                 )
             )
         return sent

@@ -248,7 +248,7 @@ class ThreadStore:
         cited: int,
         make_current: bool,
     ) -> tuple[int, int]:
-        """Save a thread's new conversation and an answer's sources; returns (thread, answer) ids."""
+        """Save a thread's conversation and an answer's sources; returns (thread, answer) ids."""
         now = self._clock()
         payload = conversation_to_json(conversation)
         with self._db:
@@ -302,7 +302,9 @@ class ThreadStore:
         if row is None:
             return None
         answer_id, chat_id, thread_id, cited, refs, more_shown = row
-        return StoredAnswer(answer_id, chat_id, thread_id, cited, _refs_from_json(refs), bool(more_shown))
+        return StoredAnswer(
+            answer_id, chat_id, thread_id, cited, _refs_from_json(refs), bool(more_shown)
+        )
 
     def mark_more_shown(self, answer_id: int) -> bool:
         """Mark an answer's further results as shown; False if they already were."""
