@@ -159,7 +159,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     if not hits:
         print("no matching paragraphs")
     for rank, hit in enumerate(hits, start=1):
-        print(f"{rank:>2}. {hit.score:7.3f}  {hit.title} ¶{hit.number}  [{hit.article_id}]")
+        print(f"{rank:>2}. {hit.score:7.3f}  {hit.title} ¶{hit.number + 1}  [{hit.article_id}]")
         preview = hit.text if len(hit.text) <= _PREVIEW_CHARS else hit.text[:_PREVIEW_CHARS] + "…"
         print(textwrap.indent(textwrap.fill(preview, width=96), "      "))
     return 0

@@ -106,7 +106,7 @@ def test_search_human_output(capsys: pytest.CaptureFixture[str], corpus_dir: Pat
     assert run(capsys, "index", "build", str(corpus_dir), "--index", str(index_dir))[0] == 0
     code, out, _ = run(capsys, "search", "sourdough starter", "--k", "1", "--index", str(index_dir))
     assert code == 0
-    assert out.splitlines()[0].endswith("Baking sourdough bread ¶0  [bread]")
+    assert out.splitlines()[0].endswith("Baking sourdough bread ¶1  [bread]")
     assert "wild yeast" in out
 
 
