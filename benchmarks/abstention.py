@@ -63,7 +63,7 @@ GENERAL = (
     "Who is the author of Harry Potter?",
 )
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-KEEP = 0.975
+KEEP = 0.98
 GROUPS = ("answerable", "unanswerable", "off-topic", "general")
 
 

@@ -16,8 +16,10 @@ from index import Hit, SentenceSpan, sentence_spans
 LEXICAL_WEIGHT = 1.0
 # A second sentence of the same paragraph is quoted only if it scores this close to the best.
 EXTRA_SENTENCE_RATIO = 0.85
-# Another paragraph is cited only if its best sentence scores this close to the main one.
+# Another paragraph is cited only if its best sentence scores this close to the main one, and
+# its retrieval score is at most EXTRA_CITATION_GAP (log-odds) below the main paragraph's.
 EXTRA_CITATION_RATIO = 0.9
+EXTRA_CITATION_GAP = 2.0
 # Paragraphs whose word 5-gram sets overlap at least this much are the same text (a wire story
 # carried by two outlets) and are cited once.
 DUPLICATE_JACCARD = 0.5
@@ -151,7 +153,8 @@ def compose(
         if len(cited) >= max_citations:
             break
         best = ranked[hit.paragraph_id][:1]
-        if best and main.score > 0 and best[0].score >= EXTRA_CITATION_RATIO * main.score:
+        close = hit.score >= main_hit.score - EXTRA_CITATION_GAP
+        if best and close and main.score > 0 and best[0].score >= EXTRA_CITATION_RATIO * main.score:
             cited.append((hit, best))
 
     quotes: list[Quote] = []

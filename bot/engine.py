@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.abstain import DEFAULT_CALIBRATION, Calibration, Evidence, evidence
-from bot.compose import compose
+from bot.compose import SentenceChoice, compose
 from bot.followup import Resolution, blend, resolve
 from bot.models import Answer, CitedParagraph, Conversation, Reply, Turn
 from bot.question import has_words, normalize_question, question_terms, stems, unseen_weight
@@ -118,7 +118,7 @@ class Engine:
             resolution = resolve(text, conversation, self._corpus)
         else:
             resolution = Resolution(question=text, query=text)
-        hits = self._retrieve(resolution)
+        hits, expanded = self._retrieve(resolution)
         if self.reranker is not None and hits:
             hits = self.reranker.rerank(resolution.query, hits)
 
@@ -132,6 +132,14 @@ class Engine:
         )
         found = evidence(terms, draft.main) if draft.main is not None else None
         confidence = self.calibration.confidence(found) if found is not None else 0.0
+        if found is not None and draft.main is not None and resolution.context:
+            # A follow-up is also judged as the question it was resolved to ("what did he say
+            # about his family?" + the names it refers to), on the expanded search's signals.
+            in_context = self._evidence_in_context(resolution, draft.main, expanded)
+            if in_context is not None:
+                score = self.calibration.confidence(in_context)
+                if score > confidence:
+                    found, confidence = in_context, score
         if found is None or confidence < answer_settings.abstain_threshold:
             # Nothing cited; the closest passages stay available behind "More".
             answer = Answer(
@@ -160,14 +168,31 @@ class Engine:
         reply = Reply(answer, conversation.add(turn, self.settings.conversation.max_turns))
         return Trace(reply, resolution, tuple(hits), found, time.perf_counter() - started)
 
-    def _retrieve(self, resolution: Resolution) -> list[Hit]:
-        """Search the question, and for a follow-up with context also the expanded query."""
+    def _retrieve(self, resolution: Resolution) -> tuple[list[Hit], dict[int, Hit]]:
+        """Search the question, and for a follow-up with context also the expanded query.
+
+        Returns the ranking and the expanded search's hits by paragraph id (empty without one).
+        """
         prior = resolution.prior or None
         if resolution.query == resolution.question:
-            return self.kb.search(resolution.question, SEARCH_DEPTH, prior=prior)
+            return self.kb.search(resolution.question, SEARCH_DEPTH, prior=prior), {}
         alone = self.kb.search(resolution.question, BLEND_DEPTH, prior=prior)
         expanded = self.kb.search(resolution.query, BLEND_DEPTH, prior=prior)
-        return blend(alone, expanded, SEARCH_DEPTH)
+        return blend(alone, expanded, SEARCH_DEPTH), {h.paragraph_id: h for h in expanded}
+
+    def _evidence_in_context(
+        self, resolution: Resolution, main: SentenceChoice, expanded: Mapping[int, Hit]
+    ) -> Evidence | None:
+        """Evidence for the quoted sentence as an answer to the expanded query."""
+        hit = expanded.get(main.hit.paragraph_id)
+        if hit is None:
+            return None
+        dense = next((s.score for s in hit.sentences if (s.start, s.end) == (main.start, main.end)),
+                     main.dense)
+        terms = question_terms(resolution.query, self.kb.term_weights)
+        coverage = terms.coverage(stems(main.text))
+        choice = SentenceChoice(hit, main.start, main.end, dense, coverage, dense + coverage)
+        return evidence(terms, choice)
 
     def paragraph(self, article_id: str, number: int) -> Paragraph | None:
         """One indexed paragraph (e.g. a citation's neighbour), or None."""

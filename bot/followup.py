@@ -207,7 +207,7 @@ def resolve(question: str, conversation: Conversation, corpus: Corpus) -> Resolu
     if not cue:
         scaled = {pid: bonus * SELF_CONTAINED_PRIOR for pid, bonus in prior.items()}
         return Resolution(question=question, query=question, prior=scaled, followup=True)
-    _, previous = history[0]
+    previous = conversation.turns[-1]
     known = stems(question)
     extra = [w for w in key_terms(previous) if not stems(w) <= known]
     query = " ".join([question, *extra]) if extra else question
