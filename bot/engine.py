@@ -12,7 +12,14 @@ from bot.abstain import DEFAULT_CALIBRATION, Calibration, Evidence, evidence
 from bot.compose import SentenceChoice, compose
 from bot.followup import Resolution, blend, resolve
 from bot.models import Answer, CitedParagraph, Conversation, Reply, Turn
-from bot.question import has_words, normalize_question, question_terms, stems, unseen_weight
+from bot.question import (
+    QuestionTerms,
+    has_words,
+    normalize_question,
+    question_terms,
+    stems,
+    unseen_weight,
+)
 from bot.rerank import Reranker
 from bot.settings import Settings
 from index import (
@@ -120,7 +127,7 @@ class Engine:
             resolution = Resolution(question=text, query=text)
         hits, expanded = self._retrieve(resolution)
         if self.reranker is not None and hits:
-            hits = self.reranker.rerank(resolution.query, hits)
+            hits = self.reranker.rerank(resolution.query, hits)[:SEARCH_DEPTH]
 
         terms = question_terms(text, self.kb.term_weights, resolution.context)
         answer_settings = self.settings.answer
@@ -130,16 +137,7 @@ class Engine:
             max_citations=answer_settings.max_citations,
             max_sentences=answer_settings.max_sentences,
         )
-        found = evidence(terms, draft.main) if draft.main is not None else None
-        confidence = self.calibration.confidence(found) if found is not None else 0.0
-        if found is not None and draft.main is not None and resolution.context:
-            # A follow-up is also judged as the question it was resolved to ("what did he say
-            # about his family?" + the names it refers to), on the expanded search's signals.
-            in_context = self._evidence_in_context(resolution, draft.main, expanded)
-            if in_context is not None:
-                score = self.calibration.confidence(in_context)
-                if score > confidence:
-                    found, confidence = in_context, score
+        found, confidence = self._judge(resolution, terms, draft.main, expanded)
         if found is None or confidence < answer_settings.abstain_threshold:
             # Nothing cited; the closest passages stay available behind "More".
             answer = Answer(
@@ -168,17 +166,41 @@ class Engine:
         reply = Reply(answer, conversation.add(turn, self.settings.conversation.max_turns))
         return Trace(reply, resolution, tuple(hits), found, time.perf_counter() - started)
 
+    def _judge(
+        self,
+        resolution: Resolution,
+        terms: QuestionTerms,
+        main: SentenceChoice | None,
+        expanded: Mapping[int, Hit],
+    ) -> tuple[Evidence | None, float]:
+        """The evidence for the main quote and the calibrated confidence in it."""
+        if main is None:
+            return None, 0.0
+        found = evidence(terms, main)
+        confidence = self.calibration.confidence(found)
+        if resolution.context:
+            # A follow-up is also judged as the question it was resolved to ("what did he say
+            # about his family?" + the names it refers to), on the expanded search's signals.
+            in_context = self._evidence_in_context(resolution, main, expanded)
+            if in_context is not None:
+                score = self.calibration.confidence(in_context)
+                if score > confidence:
+                    return in_context, score
+        return found, confidence
+
     def _retrieve(self, resolution: Resolution) -> tuple[list[Hit], dict[int, Hit]]:
         """Search the question, and for a follow-up with context also the expanded query.
 
         Returns the ranking and the expanded search's hits by paragraph id (empty without one).
         """
         prior = resolution.prior or None
+        # The cross-encoder, when on, gets its top_k candidates to reorder.
+        depth = max(SEARCH_DEPTH, self.reranker.settings.top_k if self.reranker else 0)
         if resolution.query == resolution.question:
-            return self.kb.search(resolution.question, SEARCH_DEPTH, prior=prior), {}
-        alone = self.kb.search(resolution.question, BLEND_DEPTH, prior=prior)
-        expanded = self.kb.search(resolution.query, BLEND_DEPTH, prior=prior)
-        return blend(alone, expanded, SEARCH_DEPTH), {h.paragraph_id: h for h in expanded}
+            return self.kb.search(resolution.question, depth, prior=prior), {}
+        alone = self.kb.search(resolution.question, max(depth, BLEND_DEPTH), prior=prior)
+        expanded = self.kb.search(resolution.query, max(depth, BLEND_DEPTH), prior=prior)
+        return blend(alone, expanded, depth), {h.paragraph_id: h for h in expanded}
 
     def _evidence_in_context(
         self, resolution: Resolution, main: SentenceChoice, expanded: Mapping[int, Hit]

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.engine import Engine
 from bot.rerank import Reranker, RerankError
-from bot.settings import RerankSettings
-from index import Hit
+from bot.settings import RerankSettings, Settings
+from index import Embedder, Hit, KnowledgeBaseSettings, build_index, open_knowledge_base
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +73,19 @@ def test_unloadable_model_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(RerankError) as info:
         reranker.rerank("q", hits())
     assert "\n" not in str(info.value)
+
+
+def test_engine_reranks_before_composing(
+    tiny_cross_encoder: str, kb_settings: KnowledgeBaseSettings, embedder: Embedder
+) -> None:
+    build_index(kb_settings, embedder=embedder)
+    settings = Settings(index=kb_settings.index, rerank=RerankSettings(model=tiny_cross_encoder))
+    engine = Engine(settings, open_knowledge_base(kb_settings, embedder),
+                    Reranker.from_settings(settings.rerank))
+    trace = engine.trace("How far can an owl turn its head?")
+    assert trace.hits
+    assert all(any(name == "rerank" for name, _ in h.signals) for h in trace.hits)
+    answer = trace.reply.answer
+    for quote in answer.quotes:
+        cited = next(c for c in answer.citations if c.n == quote.citation)
+        assert quote.text in cited.text
