@@ -115,12 +115,14 @@ def fit_logistic(
     return Calibration(intercept=float(beta[0]), coefficients=tuple(float(b) for b in beta[1:]))
 
 
-def shift_to_keep(calibration: Calibration, x: np.ndarray, keep: float, threshold: float = 0.5) -> Calibration:
+def shift_to_keep(
+    calibration: Calibration, x: np.ndarray, keep: float, threshold: float = 0.5
+) -> Calibration:
     """Shift the intercept so that ``threshold`` keeps the share ``keep`` of rows ``x`` above it."""
     z = x.astype(np.float64) @ np.asarray(calibration.coefficients) + calibration.intercept
     cut = float(np.quantile(z, 1.0 - keep))
     logit = math.log(threshold / (1.0 - threshold))
-    return Calibration(intercept=calibration.intercept + logit - cut, coefficients=calibration.coefficients)
+    return Calibration(calibration.intercept + logit - cut, calibration.coefficients)
 
 
 def confidences(calibration: Calibration, rows: Sequence[Evidence]) -> np.ndarray:

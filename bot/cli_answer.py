@@ -1,4 +1,4 @@
-"""``citebot ask``, ``citebot chat`` and ``citebot eval``: the answering engine on the command line."""
+"""``citebot ask``, ``chat`` and ``eval``: the answering engine on the command line."""
 
 from __future__ import annotations
 

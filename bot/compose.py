@@ -164,8 +164,9 @@ def compose(
         quotes.extend(Quote(text=c.text, citation=n) for c in chosen)
 
     cited_ids = {hit.paragraph_id for hit, _ in cited}
+    rest = [h for h in distinct if h.paragraph_id not in cited_ids][:max_more]
     more = [
-        _citation(len(citations) + i + 1, hit, [(c.start, c.end) for c in ranked[hit.paragraph_id][:1]])
-        for i, hit in enumerate(h for h in distinct if h.paragraph_id not in cited_ids)
-    ][:max_more]
+        _citation(len(citations) + i, hit, [(c.start, c.end) for c in ranked[hit.paragraph_id][:1]])
+        for i, hit in enumerate(rest, start=1)
+    ]
     return Draft(quotes=tuple(quotes), citations=tuple(citations), more=tuple(more), main=main)

@@ -67,7 +67,7 @@ class EvalReport:
 
     questions: int
     answerable: int
-    # Retrieval per method ("citebot", "bm25", "dense"): R@1/5/10 and MRR@10 on answerable questions.
+    # Per method ("citebot", "bm25", "dense"): R@1/5/10 and MRR@10 on the answerable questions.
     retrieval: dict[str, dict[str, float]]
     # Share of answerable questions answered, and of those whose answer quotes a gold answer.
     answered: float
@@ -224,6 +224,10 @@ class DialogReport:
         return dataclasses.asdict(self)
 
 
+def _gold(doc: str, index: object) -> tuple[str, int] | None:
+    return None if index is None else (doc, int(index))  # type: ignore[call-overload]
+
+
 def load_dialogs(path: Path, limit: int = 0) -> list[Dialog]:
     """Dialogs of a JSON Lines file: doc_id and turns with question and paragraph_index."""
     out: list[Dialog] = []
@@ -235,10 +239,7 @@ def load_dialogs(path: Path, limit: int = 0) -> list[Dialog]:
                 record = json.loads(line)
                 doc = str(record["doc_id"])
                 turns = tuple(
-                    DialogTurn(
-                        str(t["question"]),
-                        None if t.get("paragraph_index") is None else (doc, int(t["paragraph_index"])),
-                    )
+                    DialogTurn(str(t["question"]), _gold(doc, t.get("paragraph_index")))
                     for t in record["turns"]
                 )
                 out.append(Dialog(str(record.get("id", doc)), turns))
@@ -319,9 +320,10 @@ def format_dialog_report(report: DialogReport) -> str:
         "stay (gold)": "(c) stay on gold previous",
         "stay (citebot)": "(c') stay on own previous",
     }
-    for method, metrics in report.followup.items():
-        lines.append(f"{labels.get(method, method):28s} {metrics['R@1']:7.4f} {metrics['R@5']:7.4f}")
-    lines.append(f"{'first turns (no history)':28s} {report.first['R@1']:7.4f} {report.first['R@5']:7.4f}")
+    for method, m in report.followup.items():
+        lines.append(f"{labels.get(method, method):28s} {m['R@1']:7.4f} {m['R@5']:7.4f}")
+    first = report.first
+    lines.append(f"{'first turns (no history)':28s} {first['R@1']:7.4f} {first['R@5']:7.4f}")
     lines.append(f"follow-ups answered (not abstained): {100 * report.followup_answered:.1f}%")
     lines.append(
         f"latency per turn: p50 {1000 * report.latency_p50:.0f} ms, "

@@ -190,7 +190,8 @@ def new_terms(question: str, conversation: Conversation, corpus: Corpus) -> list
     seen: set[str] = set()
     for turn in conversation.turns:
         seen |= stems(turn.question)
-    for article_id in dict.fromkeys(c.article_id for _, t in last_cited(conversation) for c in t.cited):
+    articles = (c.article_id for _, turn in last_cited(conversation) for c in turn.cited)
+    for article_id in dict.fromkeys(articles):
         seen |= corpus.article_words(article_id)
     return [t for t in candidates if t not in seen]
 

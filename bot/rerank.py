@@ -46,7 +46,8 @@ class Reranker:
                     except Exception as exc:  # the library raises many kinds for a bad name
                         raise RerankError(
                             f"cannot load the rerank model {self.settings.model!r} ({exc}); "
-                            "set [rerank] model to a cross-encoder folder or name, or leave it empty"
+                            "set [rerank] model to a cross-encoder folder or name, or leave it "
+                            "empty"
                         ) from None
         return self._model
 
