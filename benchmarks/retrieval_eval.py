@@ -40,6 +40,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions")
     parser.add_argument("--candidates", type=int, default=SearchSettings.candidates,
                         help="candidates per retriever (default %(default)s)")
+    parser.add_argument("--title-weight", type=float, default=SearchSettings.title_weight,
+                        help="weight of title and section words in the hybrid, relative to the "
+                             "text's (default %(default)s; 0 ignores titles)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     return parser.parse_args()
 
@@ -69,7 +72,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         root = args.index or Path(temp) / "index"
         settings = KnowledgeBaseSettings(index=IndexSettings(path=str(root), sources=(str(args.corpus),)),
-                                         search=SearchSettings(candidates=args.candidates))
+                                         search=SearchSettings(candidates=args.candidates,
+                                                               title_weight=args.title_weight))
         embedder = Embedder.from_settings(settings.embedding)
         started = time.monotonic()
         summary = build_index(settings, embedder=embedder)

@@ -27,6 +27,9 @@ SIGNALS = (
     "coverage",
     "sentence_coverage",
     "phrase",
+    "title_coverage",
+    "title_sentence_coverage",
+    "title_phrase",
     "bm25",
     "bm25_share",
     "prior",
@@ -43,37 +46,72 @@ class LexicalMatch:
     sentence_coverage: list[float]
     # Share of the idf mass of the query's adjacent term pairs found adjacent in the paragraph.
     phrase: float
+    # What the article title and section heading add to each of the three: the share of the
+    # query's idf mass (or pair mass) they hold that the text (or best sentence) does not, so a
+    # word found in both counts once.
+    title_coverage: float = 0.0
+    title_sentence_coverage: float = 0.0
+    title_phrase: float = 0.0
 
 
-def lexical_match(terms: QueryTerms, text: str, spans: Sequence[tuple[int, int]]) -> LexicalMatch:
-    """Measure the query's wording in ``text`` as a whole and in each sentence span."""
+def lexical_match(
+    terms: QueryTerms,
+    text: str,
+    spans: Sequence[tuple[int, int]],
+    context: Sequence[str] = (),
+) -> LexicalMatch:
+    """Measure the query's wording in ``text`` as a whole and in each sentence span.
+
+    ``context`` holds the paragraph's article title and section heading: words found there and
+    not in the text are measured separately, so the fusion weighs them at their own discount.
+    """
     mass = terms.mass
     pieces = sentence_terms(text, spans) if spans else [sentence_terms(text, [(0, len(text))])[0]]
     if mass <= 0:
         return LexicalMatch(0.0, [0.0] * len(pieces), 0.0)
     weight = dict(zip(terms.terms, terms.idf.tolist()))
     wanted = weight.keys()
-    per_sentence = [sum(weight[t] for t in wanted & set(piece)) / mass for piece in pieces]
+    sets = [wanted & set(piece) for piece in pieces]
+    per_sentence = [sum(weight[t] for t in found) / mass for found in sets]
     sequence = [term for piece in pieces for term in piece]
-    coverage = sum(weight[t] for t in wanted & set(sequence)) / mass
+    in_text = wanted & set(sequence)
+    coverage = sum(weight[t] for t in in_text) / mass
 
-    phrase = 0.0
+    head_pieces = [sentence_terms(c, [(0, len(c))])[0] for c in context if c]
+    in_head = wanted & {t for piece in head_pieces for t in piece}
+    title_coverage = sum(weight[t] for t in in_head - in_text) / mass
+    best = max(per_sentence)
+    title_sentence = 0.0
+    if in_head:
+        title_sentence = max(sum(weight[t] for t in found | in_head) / mass for found in sets) - best
+
+    phrase = title_phrase = 0.0
     pair_mass = float(terms.bigram_idf.sum())
     if pair_mass > 0:
         pairs = set(zip(sequence, sequence[1:]))
-        phrase = sum(w for pair, w in zip(terms.bigrams, terms.bigram_idf.tolist())
-                     if pair in pairs) / pair_mass
-    return LexicalMatch(coverage, per_sentence, phrase)
+        head_pairs = {pair for piece in head_pieces for pair in zip(piece, piece[1:])} - pairs
+        for pair, w in zip(terms.bigrams, terms.bigram_idf.tolist()):
+            if pair in pairs:
+                phrase += w / pair_mass
+            elif pair in head_pairs:
+                title_phrase += w / pair_mass
+    return LexicalMatch(
+        coverage, per_sentence, phrase, title_coverage, title_sentence, title_phrase
+    )
 
 
 def fuse(features: dict[str, np.ndarray], settings: SearchSettings) -> np.ndarray:
     """The fused score of each candidate from its signals (``prior`` added as it is)."""
+    # The title and section count as part of the paragraph and of each of its sentences, at
+    # ``title_weight`` times the weight of the text's own words.
+    title = settings.title_weight
     return (
         settings.dense_weight * features["dense"]
         + settings.sentence_weight * features["sentence"]
-        + settings.coverage_weight * features["coverage"]
-        + settings.sentence_coverage_weight * features["sentence_coverage"]
-        + settings.phrase_weight * features["phrase"]
+        + settings.coverage_weight * (features["coverage"] + title * features["title_coverage"])
+        + settings.sentence_coverage_weight
+        * (features["sentence_coverage"] + title * features["title_sentence_coverage"])
+        + settings.phrase_weight * (features["phrase"] + title * features["title_phrase"])
         + settings.bm25_weight * features["bm25_share"]
         + features["prior"]
     ).astype(np.float32)

@@ -101,11 +101,15 @@ class HybridSearcher:
             scores = sims[at : at + len(group)]
             at += len(group)
             spans = [(s.start, s.end) for s in group]
-            match = lexical_match(terms, rows[pid].text, spans)
+            row = rows[pid]
+            match = lexical_match(terms, row.text, spans, (row.title, row.section or ""))
             features["sentence"][i] = float(scores.max()) if len(group) else dense[i]
             features["coverage"][i] = match.coverage
             features["sentence_coverage"][i] = max(match.sentence_coverage)
             features["phrase"][i] = match.phrase
+            features["title_coverage"][i] = match.title_coverage
+            features["title_sentence_coverage"][i] = match.title_sentence_coverage
+            features["title_phrase"][i] = match.title_phrase
             features["prior"][i] = float((prior or {}).get(pid, 0.0))
             sentences[pid] = tuple(
                 SentenceSpan(s.start, s.end, float(score)) for s, score in zip(group, scores)

@@ -40,6 +40,13 @@ def test_stem_strips_only_inflections(word: str, expected: str) -> None:
     assert stem(word) == expected
 
 
+def test_stem_joins_ery_nouns_to_their_er_root() -> None:
+    assert stem("discovery") == stem("discoveries") == stem("discovered") == "discover"
+    assert stem("delivery") == stem("delivering") == "deliver"
+    for short in ("very", "every", "celery", "query"):
+        assert stem(short) == short
+
+
 def test_sentence_terms_match_tokenize_per_span() -> None:
     text = "Owls hunt at night. Bakers score loaves."
     assert sentence_terms(text, [(0, 19), (20, len(text))]) == [tokenize(text[:19]), tokenize(text[20:])]

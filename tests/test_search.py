@@ -36,6 +36,40 @@ def test_lexical_match_measures_whole_paragraph_sentences_and_phrases() -> None:
     assert match.phrase == pytest.approx(float(terms.bigram_idf[0] / terms.bigram_idf.sum()))
 
 
+def test_title_and_section_count_once_towards_the_lexical_shares() -> None:
+    terms = LEXICON.query_terms("When do owls hunt mice?")  # owl, hunt, mice
+    owl, hunt, mice = (w / terms.mass for w in terms.idf.tolist())
+    text = "They hunt at dusk. Mice hide."
+    spans = [(0, 18), (19, len(text))]
+    plain = lexical_match(terms, text, spans)
+    titled = lexical_match(terms, text, spans, ("Owls of the north", "Hunting"))
+    assert plain.coverage == titled.coverage == pytest.approx(hunt + mice)
+    assert (plain.title_coverage, plain.title_sentence_coverage, plain.title_phrase) == (0, 0, 0)
+    # "owl" only in the title; "hunt" (section) is already in the text, so it is not counted again.
+    assert titled.title_coverage == pytest.approx(owl)
+    # The best sentence with the title read into it: "hunt" + "owl" in the first, "mice" + "owl"
+    # + "hunt" in the second; the signal is the gain over the best plain sentence.
+    assert titled.title_sentence_coverage == pytest.approx(1.0 - max(plain.sentence_coverage))
+    # "owl hunt" is adjacent in neither the text nor one heading ("Owls of the north" / "Hunting").
+    assert titled.title_phrase == 0.0
+    paired = lexical_match(terms, text, spans, ("How owls hunt", ""))
+    assert paired.title_phrase == pytest.approx(float(terms.bigram_idf[0] / terms.bigram_idf.sum()))
+
+
+def test_fusion_counts_title_words_at_the_title_weight() -> None:
+    features = _features(coverage=[0.5, 0.5], title_coverage=[0.0, 0.5],
+                         sentence_coverage=[0.5, 0.5], title_sentence_coverage=[0.0, 0.5],
+                         phrase=[0.0, 0.0], title_phrase=[0.0, 1.0])
+    settings = SearchSettings()
+    fused = fuse(features, settings)
+    gain = settings.title_weight * (0.5 * settings.coverage_weight
+                                    + 0.5 * settings.sentence_coverage_weight
+                                    + settings.phrase_weight)
+    assert fused[1] - fused[0] == pytest.approx(gain, rel=1e-5)
+    blind = fuse(features, dataclasses.replace(settings, title_weight=0.0))
+    assert blind[0] == pytest.approx(blind[1])
+
+
 def test_lexical_match_without_query_words_is_zero() -> None:
     terms = LEXICON.query_terms("what is it?")  # only stop words
     match = lexical_match(terms, "Owls hunt mice.", [(0, 15)])
@@ -101,6 +135,25 @@ EXTRA = {
             "Prices at the market went up this year because the harvest was poor.",
         ],
     },
+    # The stone's finding is told without naming it: only the title says which stone it is.
+    "rosetta": {
+        "id": "rosetta",
+        "title": "The Rosetta Stone",
+        "paragraphs": [
+            "The Rosetta Stone is a slab of dark granodiorite carrying one decree in three "
+            "scripts. It is about 112 cm tall and weighs roughly 760 kg.",
+            "French soldiers found the stone in July 1799 while rebuilding an old fort near the "
+            "town of Rashid in the Nile Delta.",
+        ],
+    },
+    "stele": {
+        "id": "stele",
+        "title": "The Mesha Stele",
+        "paragraphs": [
+            "A missionary found the basalt stone in 1868 at Dhiban, east of the Dead Sea. Its "
+            "inscription tells of a Moabite king's victories.",
+        ],
+    },
 }
 
 
@@ -152,6 +205,27 @@ def test_semantic_evidence_wins_a_paraphrase_without_shared_words(
     hits = searcher.search(query, 3)
     assert (hits[0].article_id, hits[0].number) == ("bread", 0)
     assert hits[0].signal("bm25") == 0.0 and hits[0].signal("dense") > 0.4
+
+
+@pytest.mark.model
+def test_the_article_title_decides_between_articles(
+    generation: Generation, embedder: Embedder
+) -> None:
+    # Both finding paragraphs say "found the stone"; only the title says which stone.
+    query = "When was the Rosetta Stone found?"
+
+    def ranked(settings: SearchSettings) -> list[tuple[str, int]]:
+        hits = HybridSearcher(generation, embedder, settings).search(query, 5)
+        return [(h.article_id, h.number) for h in hits]
+
+    titled = ranked(SearchSettings())
+    blind = ranked(dataclasses.replace(SearchSettings(), title_weight=0.0))
+    assert blind.index(("stele", 0)) < blind.index(("rosetta", 1))
+    assert titled.index(("rosetta", 1)) < titled.index(("stele", 0))
+    hit = HybridSearcher(generation, embedder, SearchSettings()).search(query, 5)[
+        titled.index(("rosetta", 1))
+    ]
+    assert hit.signal("title_coverage") > 0 and hit.signal("title_phrase") > 0
 
 
 @pytest.mark.model
