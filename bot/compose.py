@@ -18,8 +18,8 @@ LEXICAL_WEIGHT = 1.0
 EXTRA_SENTENCE_RATIO = 0.85
 # Another paragraph is cited only if its best sentence scores this close to the main one, and
 # its retrieval score is at most EXTRA_CITATION_GAP (log-odds) below the main paragraph's.
-EXTRA_CITATION_RATIO = 0.9
-EXTRA_CITATION_GAP = 2.0
+EXTRA_CITATION_RATIO = 0.95
+EXTRA_CITATION_GAP = 1.5
 # Paragraphs whose word 5-gram sets overlap at least this much are the same text (a wire story
 # carried by two outlets) and are cited once.
 DUPLICATE_JACCARD = 0.5
