@@ -5,7 +5,9 @@ Usage: python benchmarks/conversation.py CORPUS DIALOGS [--index DIR] [--limit N
 CORPUS is JSON Lines of {"id", "title", "source", "paragraphs"} (the stories of the dialogs) and
 DIALOGS is JSON Lines of {"id", "doc_id", "turns": [{"question", "paragraph_index"}, ...]}. The
 corpus is indexed into --index (a temporary folder by default; an index already there is
-reused). Titles are never indexed as text (CoQA's news titles are file names), only shown.
+reused). CoQA stores no headline for its news stories, only a file name ("cnn_<sha1>.story"),
+so those records are indexed without their title (the loader then titles them with their first
+words) unless --keep-titles is given.
 
 For every follow-up turn (turn 2 onwards, with an evidence paragraph) the evidence paragraph is
 ranked over the whole corpus:
@@ -22,6 +24,7 @@ retrieval gets right on their own stay right with that unrelated history.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -65,12 +68,28 @@ def topic_switch(engine: Engine, dialogs: list[Dialog]) -> str:
     )
 
 
+def without_file_name_titles(corpus: Path, folder: Path) -> Path:
+    """A copy of ``corpus`` in ``folder`` whose news records have no (file name) title."""
+    out = folder / corpus.name
+    with open(corpus, encoding="utf-8") as source, open(out, "w", encoding="utf-8") as target:
+        for line in source:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if str(record.get("title", "")).endswith(".story"):
+                record.pop("title")
+            target.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", type=Path, help="the dialogs' stories (JSON Lines)")
     parser.add_argument("dialogs", type=Path, help="dialogs (JSON Lines)")
     parser.add_argument("--index", type=Path, help="index folder to build into or reuse")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N dialogs")
+    parser.add_argument("--keep-titles", action="store_true",
+                        help="index news stories with their file-name titles as given")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = parser.parse_args()
 
@@ -80,7 +99,8 @@ def main() -> None:
     dialogs = load_dialogs(args.dialogs, args.limit)
     with tempfile.TemporaryDirectory() as temp:
         root = args.index or Path(temp) / "index"
-        settings = Settings(index=IndexSettings(path=str(root), sources=(str(args.corpus),)))
+        corpus = args.corpus if args.keep_titles else without_file_name_titles(args.corpus, Path(temp))
+        settings = Settings(index=IndexSettings(path=str(root), sources=(str(corpus),)))
         embedder = Embedder.from_settings(settings.embedding)
         build_index(settings.knowledge_base, embedder=embedder)
         engine = Engine.open(settings, embedder)
