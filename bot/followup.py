@@ -1,10 +1,12 @@
 """Follow-up questions: resolve "what did he say then?" against the conversation, without an LLM.
 
 A question that cannot stand alone (a pronoun with no antecedent in it, "and ..." / "what
-about ...", too few words of its own) is searched with the key terms of the previous question
-added, and with a prior that favours the paragraphs the conversation already cited, their
-neighbours and their articles. A question that names things of its own is searched as it is,
-so a new topic is not dragged back to the old one.
+about ...", too few words of its own) is searched twice, as asked and with the key words of the
+previous question added, and the two rankings are blended; both searches carry a prior that
+favours the paragraphs the conversation cited, the next paragraph and their articles. A
+self-contained question on the same topic keeps part of that prior. A question that names
+something (or uses a rare word) the corpus holds but the conversation never mentioned starts a
+new topic: it is searched as it is, so it is not dragged back to the old one.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import pytest
 
 from collections.abc import Iterable
 
-from bot.followup import needs_history, prior_for, resolve
+from bot.followup import blend, needs_history, prior_for, resolve
 from bot.models import CitedParagraph, Conversation, Turn
 from bot.question import stems
 
@@ -135,3 +135,19 @@ def test_older_turns_weigh_less() -> None:
     prior = prior_for(conv, ids)
     assert prior[20] > prior[11]
     assert prior[11] > 0
+
+
+def test_blend_averages_both_rankings_and_prefers_the_question_alone_hits() -> None:
+    from index import Hit
+
+    def hit(pid: int, score: float, tag: str) -> Hit:
+        return Hit(paragraph_id=pid, article_id="a", title=tag, number=pid, text="t", score=score)
+
+    alone = [hit(1, 10.0, "alone"), hit(2, 8.0, "alone")]
+    expanded = [hit(2, 12.0, "expanded"), hit(3, 11.0, "expanded")]
+    out = blend(alone, expanded, 10)
+    assert [h.paragraph_id for h in out] == [1, 2, 3]
+    assert [h.score for h in out] == [10.5, 10.0, 9.5]
+    assert [h.title for h in out] == ["alone", "alone", "expanded"]
+    assert [h.paragraph_id for h in blend(alone, expanded, 2)] == [1, 2]
+    assert blend(alone, [], 1) == alone[:1] and blend([], expanded, 5) == expanded
