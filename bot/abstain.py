@@ -84,8 +84,8 @@ class Calibration:
 # intercept then shifted so that the default threshold (0.5) keeps 98% of that half's
 # answerable questions answered. Features in ``FEATURES`` order.
 DEFAULT_CALIBRATION = Calibration(
-    intercept=-13.52,
-    coefficients=(0.398, -0.9495, 4.282, 3.613, 1.335, 0.5382, 7.102),
+    intercept=-13.42,
+    coefficients=(0.3819, -0.9581, 4.285, 3.626, 0.8274, 0.5093, 7.123),
 )
 
 
