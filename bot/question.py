@@ -111,7 +111,7 @@ def unseen_weight(weights: TermWeights) -> float:
 
 @dataclass(frozen=True)
 class QuestionTerms:
-    """The content of a question: its stems, which of them are entities, and their weights."""
+    """The content of a question: its terms, which of them name things, and their weights."""
 
     text: str
     terms: tuple[str, ...]
@@ -148,10 +148,6 @@ class QuestionTerms:
         if not self.entities:
             return 1.0
         return sum(1 for e in self.entities if e in found) / len(self.entities)
-
-    def max_missing(self, found: set[str]) -> float:
-        """The largest weight of a question term that ``found`` lacks (0 when none is missing)."""
-        return max((w for t, w in zip(self.terms, self.weights) if t not in found), default=0.0)
 
 
 def question_terms(
