@@ -83,9 +83,10 @@ def _print_summary(summary: BuildSummary) -> None:
         f"  added {summary.added}, updated {summary.updated}, removed {summary.removed}, "
         f"unchanged {summary.unchanged}"
     )
+    reused = summary.paragraphs - summary.embedded
     print(
-        f"  embedded {summary.embedded} paragraphs and {summary.embedded_sentences} sentences "
-        "(the rest came from the cache)"
+        f"  embedded {summary.embedded} paragraphs and {summary.embedded_sentences} sentences"
+        + (f"; {reused} paragraphs were unchanged or cached" if reused else "")
     )
     if summary.skipped:
         print(f"  skipped {len(summary.skipped)}:")
