@@ -33,6 +33,10 @@ _VOCAB = "vocab.json"
 _ARRAYS = ("ids", "lengths", "indptr", "rows", "weights")
 
 
+class LexicalFormatError(ValueError):
+    """A lexical index written by another version of citebot (format or tokenizer)."""
+
+
 @dataclass(frozen=True)
 class QueryTerms:
     """A query's distinct terms with their idf (terms absent from the corpus get the top idf)."""
@@ -127,7 +131,11 @@ class LexicalIndex:
         """Read an index written by ``save`` (ValueError when it is of another format)."""
         params = json.loads((directory / _PARAMS).read_text(encoding="utf-8"))
         if params.get("format") != FORMAT_VERSION or params.get("tokenizer") != TOKENIZER_VERSION:
-            raise ValueError(f"{directory}: lexical index of another format or tokenizer version")
+            raise LexicalFormatError(
+                f"lexical index format {params.get('format')}, tokenizer "
+                f"{params.get('tokenizer')}; this citebot reads format {FORMAT_VERSION}, "
+                f"tokenizer {TOKENIZER_VERSION}"
+            )
         vocab = json.loads((directory / _VOCAB).read_text(encoding="utf-8"))
         arrays = {n: np.load(directory / f"{n}.npy", allow_pickle=False) for n in _ARRAYS}
         if (len(arrays["ids"]) != params["documents"] or len(vocab) != params["terms"]

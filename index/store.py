@@ -385,7 +385,7 @@ class Generation:
         """Open and verify a generation; with ``embedder``, also check it embeds compatibly."""
         import faiss
 
-        from index.bm25 import LexicalIndex
+        from index.bm25 import LexicalFormatError, LexicalIndex
 
         if not path.is_dir():
             raise IndexCorrupt(f"index generation {path} is missing; {REBUILD_HINT}")
@@ -421,6 +421,11 @@ class Generation:
             cls._check_ids(path, conn, indexes[0], indexes[1])
             try:
                 lexical = LexicalIndex.load(path / LEXICAL_DIR)
+            except LexicalFormatError as exc:
+                raise IndexMismatch(
+                    f"index at {path} was built by another version of citebot ({exc}); "
+                    f"{REBUILD_HINT}"
+                ) from None
             except Exception as exc:  # any failure to load it means the files are unusable
                 raise IndexCorrupt(
                     f"index files {path / LEXICAL_DIR} are corrupt ({type(exc).__name__}); {REBUILD_HINT}"

@@ -268,3 +268,14 @@ def test_corrupt_cache_is_reported(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(IndexCorrupt, match="embedding cache .*--clean-cache"):
         EmbeddingCache(path, "m", 1, 4)
+
+
+def test_lexical_index_of_an_older_tokenizer_is_a_mismatch(index_root: Path) -> None:
+    from index.lexical_tokens import TOKENIZER_VERSION
+
+    params = index_root / "generations" / "g1" / "lexical" / "params.json"
+    data = json.loads(params.read_text())
+    data["tokenizer"] = TOKENIZER_VERSION - 1
+    params.write_text(json.dumps(data))
+    with pytest.raises(IndexMismatch, match="another version of citebot.*citebot index rebuild"):
+        open_generation(index_root)
