@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.models import Answer, Conversation
 from index import Hit
@@ -82,28 +82,41 @@ class EvalReport:
         return dataclasses.asdict(self)
 
 
+_Record = TypeVar("_Record")
+
+
 class EvalFormatError(ValueError):
     """A question file line that is not a usable question; the message names the line."""
 
 
-def load_questions(path: Path, limit: int = 0) -> list[EvalQuestion]:
-    """Questions of a JSON Lines file: question, article_id, paragraph_index, answers."""
-    out: list[EvalQuestion] = []
+def _read_records(
+    path: Path, parse: Callable[[dict[str, Any]], _Record], kind: str, limit: int
+) -> list[_Record]:
+    """Parse each non-blank JSON line of ``path``; a bad line raises naming its number."""
+    out: list[_Record] = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-                index = record.get("paragraph_index")
-                gold = None if index is None else (str(record["article_id"]), int(index))
-                answers = tuple(str(a) for a in record.get("answers") or ())
-                out.append(EvalQuestion(str(record["question"]), gold, answers))
+                out.append(parse(json.loads(line)))
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise EvalFormatError(f"{path}:{number}: not a question record ({exc})") from None
+                raise EvalFormatError(f"{path}:{number}: not a {kind} record ({exc})") from None
             if limit and len(out) >= limit:
                 break
     return out
+
+
+def _question(record: dict[str, Any]) -> EvalQuestion:
+    index = record.get("paragraph_index")
+    gold = None if index is None else _gold(str(record["article_id"]), index)
+    answers = tuple(str(a) for a in record.get("answers") or ())
+    return EvalQuestion(str(record["question"]), gold, answers)
+
+
+def load_questions(path: Path, limit: int = 0) -> list[EvalQuestion]:
+    """Questions of a JSON Lines file: question, article_id, paragraph_index, answers."""
+    return _read_records(path, _question, "question", limit)
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -228,26 +241,18 @@ def _gold(doc: str, index: object) -> tuple[str, int] | None:
     return None if index is None else (doc, int(index))  # type: ignore[call-overload]
 
 
+def _dialog(record: dict[str, Any]) -> Dialog:
+    doc = str(record["doc_id"])
+    turns = tuple(
+        DialogTurn(str(t["question"]), _gold(doc, t.get("paragraph_index")))
+        for t in record["turns"]
+    )
+    return Dialog(str(record.get("id", doc)), turns)
+
+
 def load_dialogs(path: Path, limit: int = 0) -> list[Dialog]:
     """Dialogs of a JSON Lines file: doc_id and turns with question and paragraph_index."""
-    out: list[Dialog] = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                doc = str(record["doc_id"])
-                turns = tuple(
-                    DialogTurn(str(t["question"]), _gold(doc, t.get("paragraph_index")))
-                    for t in record["turns"]
-                )
-                out.append(Dialog(str(record.get("id", doc)), turns))
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise EvalFormatError(f"{path}:{number}: not a dialog record ({exc})") from None
-            if limit and len(out) >= limit:
-                break
-    return out
+    return _read_records(path, _dialog, "dialog", limit)
 
 
 def _rank(units: Sequence[tuple[str, int]], gold: tuple[str, int]) -> int | None:
