@@ -118,13 +118,20 @@ def _size(size: int) -> str:
     return f"{value:.1f} GB"
 
 
+def _searched_by(kind: str, recall: float | None) -> str:
+    if recall is None:
+        return f"searched by {kind}, exact"
+    return f"searched by {kind}, recall@10 {recall:.3f} of exact"
+
+
 def _print_stats(stats: IndexStats) -> None:
     rows = (
         ("index", f"{stats.path} (generation {stats.generation}, format {stats.format_version})"),
         ("model", f"{stats.model} ({stats.backend}, {stats.dimensions} dims)"),
         ("articles", str(stats.articles)),
-        ("paragraphs", str(stats.paragraphs)),
-        ("sentences", str(stats.sentences)),
+        ("paragraphs",
+         f"{stats.paragraphs} ({_searched_by(stats.paragraph_search, stats.paragraph_recall)})"),
+        ("sentences", f"{stats.sentences} ({_searched_by(stats.sentence_search, stats.sentence_recall)})"),
         ("size", _size(stats.size_bytes)),
         ("built", stats.built_at),
     )

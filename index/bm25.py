@@ -137,7 +137,9 @@ class LexicalIndex:
                 f"tokenizer {TOKENIZER_VERSION}"
             )
         vocab = json.loads((directory / _VOCAB).read_text(encoding="utf-8"))
-        arrays = {n: np.load(directory / f"{n}.npy", allow_pickle=False) for n in _ARRAYS}
+        # Memory-mapped: a query reads only its terms' postings, and processes share the pages.
+        arrays = {n: np.load(directory / f"{n}.npy", mmap_mode="r", allow_pickle=False)
+                  for n in _ARRAYS}
         if (len(arrays["ids"]) != params["documents"] or len(vocab) != params["terms"]
                 or len(arrays["indptr"]) != len(vocab) + 1
                 or not len(arrays["rows"]) == len(arrays["weights"]) == int(arrays["indptr"][-1])):

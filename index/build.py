@@ -337,7 +337,10 @@ def _build_locked(
             sentences=0,
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
-        manifest = write_generation(temp, plan.records, paragraph_vectors, sentence_vectors, manifest)
+        manifest = write_generation(
+            temp, plan.records, paragraph_vectors, sentence_vectors, manifest,
+            approximate_above=settings.index.approximate_above,
+        )
         # Read back what was written before anyone can be switched to it.
         Generation.open(temp, embedder).close()
         final = generations_dir(root) / generation

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from index.ann import describe
 from index.embed import Embedder
 from index.models import ArticleInfo, Hit, IndexStats, Paragraph, SentenceSpan
 from index.settings import KnowledgeBaseSettings
@@ -171,6 +172,10 @@ class KnowledgeBase:
             size_bytes=directory_size(self.root),
             built_at=manifest.built_at,
             format_version=manifest.format_version,
+            paragraph_search=describe(manifest.paragraph_search),
+            paragraph_recall=manifest.paragraph_search.recall_at_10,
+            sentence_search=describe(manifest.sentence_search),
+            sentence_recall=manifest.sentence_search.recall_at_10,
         )
 
     def embed_query(self, text: str) -> np.ndarray:

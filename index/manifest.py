@@ -14,9 +14,43 @@ if TYPE_CHECKING:
     from index.embed import Embedder
 
 # Version of the on-disk layout of a generation (files, tables, FAISS index types).
-FORMAT_VERSION = 1
+# 2: vectors in memory-mapped .npy tables, FAISS files hold only the (possibly approximate)
+# candidate-search indexes.
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 REBUILD_HINT = "run `citebot index rebuild`"
+
+
+@dataclass(frozen=True)
+class SearchIndexInfo:
+    """How a vector table is searched: ``flat`` (exact) or ``ivfpq`` with its parameters."""
+
+    kind: str = "flat"
+    nlist: int = 0
+    nprobe: int = 0
+    pq_m: int = 0
+    pq_bits: int = 0
+    # Candidates re-scored exactly with the stored vectors (approximate kinds only).
+    refine: int = 0
+    # Recall@10 against exact search, measured at build time on stored vectors of the other
+    # table as queries (None when not measured; exact search is 1.0 by construction).
+    recall_at_10: float | None = None
+    recall_queries: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SearchIndexInfo:
+        """Parse the manifest's description of a search index."""
+        recall = data.get("recall_at_10")
+        return cls(
+            kind=str(data["kind"]),
+            nlist=int(data.get("nlist", 0)),
+            nprobe=int(data.get("nprobe", 0)),
+            pq_m=int(data.get("pq_m", 0)),
+            pq_bits=int(data.get("pq_bits", 0)),
+            refine=int(data.get("refine", 0)),
+            recall_at_10=None if recall is None else float(recall),
+            recall_queries=int(data.get("recall_queries", 0)),
+        )
 
 
 @dataclass(frozen=True)
@@ -37,6 +71,8 @@ class Manifest:
     built_at: str
     # (relative path, size in bytes) of every other file of the generation: catches truncation.
     files: tuple[tuple[str, int], ...] = ()
+    paragraph_search: SearchIndexInfo = SearchIndexInfo()
+    sentence_search: SearchIndexInfo = SearchIndexInfo()
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as written to ``manifest.json``."""
@@ -67,6 +103,8 @@ class Manifest:
             sentences=int(counts["sentences"]),
             built_at=str(data["built_at"]),
             files=tuple((str(k), int(v)) for k, v in dict(data.get("files", {})).items()),
+            paragraph_search=SearchIndexInfo.from_json(data["paragraph_search"]),
+            sentence_search=SearchIndexInfo.from_json(data["sentence_search"]),
         )
 
 
@@ -75,14 +113,17 @@ def read_manifest(directory: Path) -> Manifest:
     path = directory / MANIFEST_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        manifest = Manifest.from_json(data)
+        # Checked before parsing the rest: another version's manifest may lack today's fields.
+        version = int(data["format_version"])
+        if version == FORMAT_VERSION:
+            manifest = Manifest.from_json(data)
     except FileNotFoundError:
         raise IndexCorrupt(f"index file {path} is missing; {REBUILD_HINT}") from None
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise IndexCorrupt(f"index file {path} is corrupt ({exc}); {REBUILD_HINT}") from None
-    if manifest.format_version != FORMAT_VERSION:
+    if version != FORMAT_VERSION:
         raise IndexMismatch(
-            f"index {directory} has format version {manifest.format_version} but this citebot "
+            f"index {directory} has format version {version} but this citebot "
             f"reads version {FORMAT_VERSION}; {REBUILD_HINT}"
         )
     return manifest

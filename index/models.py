@@ -101,6 +101,12 @@ class IndexStats:
     size_bytes: int
     built_at: str
     format_version: int
+    # How each vector table is searched ("flat" = exact, or e.g. "ivfpq nlist=2000 nprobe=200
+    # pq=48x8 refine=200") and that search's recall@10 against exact search (None: exact).
+    paragraph_search: str = "flat"
+    paragraph_recall: float | None = None
+    sentence_search: str = "flat"
+    sentence_recall: float | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,10 @@ class IndexSettings:
     sources: tuple[str, ...] = ("examples/articles",)
     # Generations kept besides the serving one, so a running reader is never pulled from under.
     keep_generations: int = 1
+    # Vector tables (paragraphs, sentences) with more vectors than this are searched with an
+    # approximate index (IVF-PQ, re-scored exactly) instead of exact flat search, whose time and
+    # memory grow with the corpus (see ``index.ann``).
+    approximate_above: int = 50_000
 
 
 @dataclass(frozen=True)

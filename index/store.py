@@ -5,7 +5,11 @@ Layout::
     <index>/CURRENT                      name of the serving generation (replaced atomically)
     <index>/build.lock                   held by the running build
     <index>/cache/embeddings.sqlite      embedding cache shared by all generations
-    <index>/generations/<id>/manifest.json, meta.sqlite, paragraphs.faiss, sentences.faiss, lexical/
+    <index>/generations/<id>/manifest.json, meta.sqlite, lexical/,
+        paragraphs.ids.npy, paragraphs.vectors.npy, sentences.ids.npy, sentences.vectors.npy
+            vectors by id, memory-mapped (``index.vectors``)
+        paragraphs.faiss, sentences.faiss
+            candidate search over those rows, exact or approximate by size (``index.ann``)
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,13 +28,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from index.errors import IndexCorrupt, IndexMismatch, IndexNotFound
-from index.manifest import REBUILD_HINT, Manifest, check_compatible, read_manifest, write_manifest
+from index.ann import (
+    VectorSearch,
+    build_search_index,
+    read_search_index,
+    recall_at_k,
+    sample_queries,
+    write_search_index,
+)
+from index.manifest import (
+    REBUILD_HINT,
+    Manifest,
+    SearchIndexInfo,
+    check_compatible,
+    read_manifest,
+    write_manifest,
+)
 from index.models import ArticleInfo
 from index.schema import GENERATION_MIGRATIONS, migrate, schema_version
+from index.vectors import VectorTable, write_table
 
 if TYPE_CHECKING:
-    import faiss
-
     from index.bm25 import LexicalIndex
     from index.embed import Embedder
 
@@ -39,8 +57,16 @@ GENERATIONS_DIR = "generations"
 CACHE_PATH = Path("cache") / "embeddings.sqlite"
 LOCK_NAME = "build.lock"
 META_NAME = "meta.sqlite"
+PARAGRAPHS = "paragraphs"
+SENTENCES = "sentences"
 PARAGRAPHS_FAISS = "paragraphs.faiss"
 SENTENCES_FAISS = "sentences.faiss"
+# Vector count above which a table is searched approximately (see ``index.ann``); the
+# ``index.approximate_above`` setting passes its own value.
+DEFAULT_APPROXIMATE_ABOVE = 50_000
+# Above this many rows the open-time id check compares ends and order instead of every id,
+# so a million-paragraph index opens in well under a second.
+_FULL_ID_CHECK = 250_000
 LEXICAL_DIR = "lexical"
 TEMP_PREFIX = ".tmp-"
 _CHUNK = 500  # stays under SQLite's bound-parameter limit
@@ -208,15 +234,22 @@ def directory_size(directory: Path) -> int:
 # -- writing a generation ------------------------------------------------------------------------
 
 
-def _flat_ip_index(dimensions: int, vectors: np.ndarray, ids: Sequence[int]) -> faiss.Index:
-    import faiss
+def _write_search_index(
+    directory: Path, name: str, other: str, approximate_above: int
+) -> SearchIndexInfo:
+    """Build, write and (when approximate) measure the search index of table ``name``.
 
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimensions))
-    if len(ids):
-        index.add_with_ids(
-            np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
-        )
-    return index
+    Recall queries are stored vectors of the ``other`` table (sentences for paragraphs and
+    vice versa): close to real questions, and never the very vector being searched for.
+    """
+    table = VectorTable.open(directory, name)
+    index, info = build_search_index(table, approximate_above)
+    write_search_index(index, directory / f"{name}.faiss")
+    if info.kind != "flat":
+        queries = sample_queries(VectorTable.open(directory, other))
+        recall = recall_at_k(VectorSearch(index, table, info), queries)
+        info = dataclasses.replace(info, recall_at_10=round(recall, 4), recall_queries=len(queries))
+    return info
 
 
 def write_generation(
@@ -225,14 +258,16 @@ def write_generation(
     paragraph_vectors: np.ndarray,
     sentence_vectors: np.ndarray,
     manifest: Manifest,
+    *,
+    approximate_above: int = DEFAULT_APPROXIMATE_ABOVE,
 ) -> Manifest:
     """Write a complete generation into the empty folder ``directory`` and fsync it.
 
-    Vectors are rows aligned with the paragraphs (and sentences) in ``articles`` order. The
-    manifest's counts and files are filled in here; it is written last.
+    Vectors are rows aligned with the paragraphs (and sentences) in ``articles`` order; they may
+    be memory-mapped arrays of any float type. Tables above ``approximate_above`` vectors get an
+    approximate search index whose recall is measured here. The manifest's counts, search
+    indexes and files are filled in here; it is written last.
     """
-    import faiss
-
     from index.bm25 import LexicalIndex
 
     directory.mkdir(parents=True)
@@ -266,15 +301,10 @@ def write_generation(
     finally:
         conn.close()
 
-    dims = manifest.dimensions
-    faiss.write_index(
-        _flat_ip_index(dims, paragraph_vectors, [p.paragraph_id for p in paragraphs]),
-        str(directory / PARAGRAPHS_FAISS),
-    )
-    faiss.write_index(
-        _flat_ip_index(dims, sentence_vectors, [s[0] for s in sentences]),
-        str(directory / SENTENCES_FAISS),
-    )
+    write_table(directory, PARAGRAPHS, [p.paragraph_id for p in paragraphs], paragraph_vectors)
+    write_table(directory, SENTENCES, [s[0] for s in sentences], sentence_vectors)
+    paragraph_search = _write_search_index(directory, PARAGRAPHS, SENTENCES, approximate_above)
+    sentence_search = _write_search_index(directory, SENTENCES, PARAGRAPHS, approximate_above)
     LexicalIndex.build([p.text for p in paragraphs], [p.paragraph_id for p in paragraphs]).save(
         directory / LEXICAL_DIR
     )
@@ -292,6 +322,8 @@ def write_generation(
         paragraphs=len(paragraphs),
         sentences=len(sentences),
         files=files,
+        paragraph_search=paragraph_search,
+        sentence_search=sentence_search,
     )
     write_manifest(directory, final)
     fsync_tree(directory)
@@ -330,27 +362,6 @@ def read_previous(directory: Path) -> PreviousGeneration:
     return PreviousGeneration(directory.name, hashes, ids, max(ids.values(), default=0))
 
 
-class _VectorTable:
-    """Zero-copy view of an ``IndexIDMap2(IndexFlat)``'s vectors, addressable by id."""
-
-    def __init__(self, index: faiss.Index) -> None:
-        import faiss
-
-        flat = faiss.downcast_index(index.index)
-        n, d = index.ntotal, index.d
-        self.ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-        if n:
-            self.matrix = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
-        else:
-            self.matrix = np.zeros((0, d), dtype=np.float32)
-        self.row = {int(i): r for r, i in enumerate(self.ids.tolist())}
-        self._index = index  # keeps the memory behind ``matrix`` alive
-
-    def get(self, ids: Iterable[int]) -> np.ndarray:
-        rows = [self.row[int(i)] for i in ids]
-        return np.array(self.matrix[rows], dtype=np.float32)
-
-
 class Generation:
     """One opened, read-only generation. Safe to share between threads."""
 
@@ -359,8 +370,8 @@ class Generation:
         path: Path,
         manifest: Manifest,
         conn: sqlite3.Connection,
-        paragraph_index: faiss.Index,
-        sentence_index: faiss.Index,
+        paragraph_index: VectorSearch,
+        sentence_index: VectorSearch,
         lexical: LexicalIndex,
     ) -> None:
         self.path = path
@@ -372,8 +383,6 @@ class Generation:
         # One connection for all threads: a generation's files may be deleted (pruned) while a
         # reader still serves from it, and an already-open connection keeps working.
         self._lock = threading.Lock()
-        self._paragraph_vectors = _VectorTable(paragraph_index)
-        self._sentence_vectors = _VectorTable(sentence_index)
 
     @property
     def generation(self) -> str:
@@ -383,8 +392,6 @@ class Generation:
     @classmethod
     def open(cls, path: Path, embedder: Embedder | None = None) -> Generation:
         """Open and verify a generation; with ``embedder``, also check it embeds compatibly."""
-        import faiss
-
         from index.bm25 import LexicalFormatError, LexicalIndex
 
         if not path.is_dir():
@@ -403,21 +410,13 @@ class Generation:
                 )
         conn = cls._open_meta(path / META_NAME, manifest)
         try:
-            indexes = []
-            for name, expected in ((PARAGRAPHS_FAISS, manifest.paragraphs),
-                                   (SENTENCES_FAISS, manifest.sentences)):
-                file = path / name
-                try:
-                    index = faiss.read_index(str(file))
-                except RuntimeError as exc:
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-                    raise IndexCorrupt(f"index file {file} is corrupt ({first}); {REBUILD_HINT}") from None
-                if index.ntotal != expected or index.d != manifest.dimensions:
-                    raise IndexCorrupt(
-                        f"index file {file} holds {index.ntotal} vectors of {index.d} dims but the "
-                        f"manifest says {expected} of {manifest.dimensions}; {REBUILD_HINT}"
-                    )
-                indexes.append(index)
+            indexes = [
+                cls._open_search(path, name, expected, info, manifest.dimensions)
+                for name, expected, info in (
+                    (PARAGRAPHS, manifest.paragraphs, manifest.paragraph_search),
+                    (SENTENCES, manifest.sentences, manifest.sentence_search),
+                )
+            ]
             cls._check_ids(path, conn, indexes[0], indexes[1])
             try:
                 lexical = LexicalIndex.load(path / LEXICAL_DIR)
@@ -468,19 +467,57 @@ class Generation:
         return conn
 
     @staticmethod
-    def _check_ids(
-        path: Path, conn: sqlite3.Connection, paragraphs: faiss.Index, sentences: faiss.Index
-    ) -> None:
-        import faiss
+    def _open_search(
+        path: Path, name: str, expected: int, info: SearchIndexInfo, dimensions: int
+    ) -> VectorSearch:
+        """Map a vector table and its search index, checking both against the manifest."""
+        try:
+            table = VectorTable.open(path, name)
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise IndexCorrupt(
+                f"index files {path / name}.*.npy are corrupt ({first}); {REBUILD_HINT}"
+            ) from None
+        if len(table) != expected or table.dimensions != dimensions:
+            raise IndexCorrupt(
+                f"index file {path / name}.vectors.npy holds {len(table)} vectors of "
+                f"{table.dimensions} dims but the manifest says {expected} of {dimensions}; "
+                f"{REBUILD_HINT}"
+            )
+        file = path / f"{name}.faiss"
+        try:
+            index = read_search_index(file)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+            raise IndexCorrupt(f"index file {file} is corrupt ({first}); {REBUILD_HINT}") from None
+        if index.ntotal != expected or index.d != dimensions:
+            raise IndexCorrupt(
+                f"index file {file} holds {index.ntotal} vectors of {index.d} dims but the "
+                f"manifest says {expected} of {dimensions}; {REBUILD_HINT}"
+            )
+        return VectorSearch(index, table, info)
 
-        for name, index, table in ((PARAGRAPHS_FAISS, paragraphs, "paragraphs"),
-                                   (SENTENCES_FAISS, sentences, "sentences")):
-            stored = np.fromiter((r[0] for r in conn.execute(f"SELECT id FROM {table} ORDER BY id")),
-                                 dtype=np.int64)
-            indexed = np.sort(faiss.vector_to_array(index.id_map).astype(np.int64))
-            if not np.array_equal(stored, indexed):
+    @staticmethod
+    def _check_ids(
+        path: Path, conn: sqlite3.Connection, paragraphs: VectorSearch, sentences: VectorSearch
+    ) -> None:
+        for name, search, table in ((PARAGRAPHS, paragraphs, "paragraphs"),
+                                    (SENTENCES, sentences, "sentences")):
+            ids = search.table.ids
+            if len(ids) <= _FULL_ID_CHECK:
+                stored = np.fromiter(
+                    (r[0] for r in conn.execute(f"SELECT id FROM {table} ORDER BY id")), dtype=np.int64
+                )
+                same = np.array_equal(stored, ids)
+            else:
+                # Counts already agree; matching ends and a strictly ascending array leave only
+                # same-size edits inside the file, which its size check cannot see either.
+                low, high = conn.execute(f"SELECT MIN(id), MAX(id) FROM {table}").fetchone()
+                same = (int(ids[0]), int(ids[-1])) == (low, high) and bool((np.diff(ids) > 0).all())
+            if not same:
                 raise IndexCorrupt(
-                    f"index file {path / name} is out of step with {path / META_NAME}; {REBUILD_HINT}"
+                    f"index file {path / name}.ids.npy is out of step with {path / META_NAME}; "
+                    f"{REBUILD_HINT}"
                 )
 
     def close(self) -> None:
@@ -543,15 +580,15 @@ class Generation:
 
     def paragraph_vectors(self, paragraph_ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of the paragraphs (rows in the given order; KeyError for unknown ids)."""
-        return self._paragraph_vectors.get(paragraph_ids)
+        return self.paragraph_index.table.get(paragraph_ids)
 
     def sentence_vectors(self, sentence_ids: Sequence[int]) -> np.ndarray:
         """Stored vectors of the sentences (rows in the given order; KeyError for unknown ids)."""
-        return self._sentence_vectors.get(sentence_ids)
+        return self.sentence_index.table.get(sentence_ids)
 
     def all_paragraph_ids(self) -> np.ndarray:
         """Every paragraph id of the generation, ascending."""
-        return np.sort(self._paragraph_vectors.ids)
+        return np.array(self.paragraph_index.table.ids)
 
     def article(self, article_id: str) -> ArticleInfo | None:
         """One article's metadata."""

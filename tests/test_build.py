@@ -213,12 +213,12 @@ def test_stored_vectors_are_the_texts_embeddings(
     row = open_knowledge_base(kb_settings, embedder).search("sourdough starter", 1)[0]
     np.testing.assert_allclose(
         generation.paragraph_vectors([row.paragraph_id])[0],
-        embedder.embed_passages([row.text])[0], atol=1e-5)
+        embedder.embed_passages([row.text])[0], atol=1e-3)  # stored as float16
     sentences = generation.sentences([row.paragraph_id])[row.paragraph_id]
     assert [(s.start, s.end) for s in sentences] == sentence_spans(row.text)
     np.testing.assert_allclose(
         generation.sentence_vectors([s.sentence_id for s in sentences]),
-        embedder.embed_passages([row.text[s.start : s.end] for s in sentences]), atol=1e-5)
+        embedder.embed_passages([row.text[s.start : s.end] for s in sentences]), atol=1e-3)
 
 
 def test_knowledge_base_lookups(kb_settings: KnowledgeBaseSettings, embedder: Embedder) -> None:

@@ -86,8 +86,13 @@ def test_round_trip(index_root: Path, model: Embedder) -> None:
         10: (SentenceRow(1, 10, 0, 10), SentenceRow(2, 10, 11, 21)),
         11: (SentenceRow(3, 11, 0, 5),),
     }
-    np.testing.assert_array_equal(gen.paragraph_vectors([11, 10]), _unit(4, DIMS, 1)[[1, 0]])
-    np.testing.assert_array_equal(gen.sentence_vectors([5]), _unit(5, DIMS, 2)[[4]])
+    # Stored as float16: exactly the rounded vectors come back, in the asked order.
+    half = _unit(4, DIMS, 1).astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(gen.paragraph_vectors([11, 10]), half[[1, 0]])
+    np.testing.assert_array_equal(gen.sentence_vectors([5]),
+                                  _unit(5, DIMS, 2).astype(np.float16).astype(np.float32)[[4]])
+    with pytest.raises(KeyError):
+        gen.paragraph_vectors([13])
     assert gen.all_paragraph_ids().tolist() == [10, 11, 12, 20]
     assert gen.paragraph_row("a1", 1) == ParagraphRow(11, "a1", 1, "Beta.", "Sec", "First",
                                                       "https://example.org/1", "2024-01-02")
@@ -163,7 +168,8 @@ def _damage(path: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("name", [META_NAME, PARAGRAPHS_FAISS, SENTENCES_FAISS,
-                                  "manifest.json", "lexical/ids.npy"])
+                                  "manifest.json", "lexical/ids.npy", "paragraphs.ids.npy",
+                                  "sentences.vectors.npy"])
 @pytest.mark.parametrize("how", ["delete", "truncate", "scramble"])
 def test_damaged_files_are_corrupt(index_root: Path, model: Embedder, name: str, how: str) -> None:
     path = index_root / "generations" / "g1" / name
@@ -184,13 +190,9 @@ def test_counts_out_of_step_with_manifest(index_root: Path) -> None:
 
 
 def test_vector_ids_out_of_step_with_sqlite(index_root: Path, model: Embedder) -> None:
-    import faiss
-
-    gen_dir = index_root / "generations" / "g1"
-    swapped = faiss.IndexIDMap2(faiss.IndexFlatIP(DIMS))
-    swapped.add_with_ids(_unit(4, DIMS, 1), np.array([10, 11, 12, 21], dtype=np.int64))
-    faiss.write_index(swapped, str(gen_dir / PARAGRAPHS_FAISS))  # same size, one wrong id
-    with pytest.raises(IndexCorrupt, match=f"{PARAGRAPHS_FAISS} is out of step"):
+    ids = index_root / "generations" / "g1" / "paragraphs.ids.npy"
+    np.save(ids, np.array([10, 11, 12, 21], dtype=np.int64))  # same size, one wrong id
+    with pytest.raises(IndexCorrupt, match="paragraphs.ids.npy is out of step"):
         open_generation(index_root, model)
 
 

