@@ -120,7 +120,10 @@ def build_index(
         from index.ingest import read_articles
 
         max_tokens = settings.split.max_tokens or embedder.max_tokens
-        articles, skipped = read_articles(sources, settings.split, embedder.count_tokens, max_tokens)
+        articles, skipped = read_articles(
+            sources, settings.split, embedder.count_tokens, max_tokens,
+            max_file_mb=settings.index.max_file_mb,
+        )
         return _build_locked(
             root, settings, articles, skipped, sources=sources, rebuild=rebuild,
             progress=progress, embedder=embedder, clean_cache=clean_cache, started=started,

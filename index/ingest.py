@@ -17,9 +17,11 @@ def read_articles(
     settings: SplitSettings,
     count_tokens: Callable[[str], int],
     max_tokens: int,
+    *,
+    max_file_mb: float = 0,
 ) -> tuple[tuple[Article, ...], tuple[SkippedFile, ...]]:
     """Load, clean and split every article under ``paths``; report what had to be skipped."""
-    loaded = load_paths(paths)
+    loaded = load_paths(paths, max_file_mb=max_file_mb)
     skipped = list(loaded.skipped)
     articles = []
     for doc in clean_documents(loaded.documents, settings):

@@ -7,16 +7,21 @@ short reason. Article ids are stable: a file's path relative to the folder it wa
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from index.loaders.decode import UnreadableFile, read_text
+from index.loaders.decode import FileTooLarge, UnreadableFile, read_text
 from index.loaders.html import parse_html
 from index.loaders.markdown import parse_markdown
 from index.loaders.records import parse_json, parse_jsonl
 from index.loaders.text import parse_text
 from index.models import Document, LoadResult, SkippedFile
+
+log = logging.getLogger(__name__)
+
+_MB = 1024 * 1024
 
 _Parser = Callable[[str, str, str], tuple[list[Document], list[SkippedFile]]]
 
@@ -39,8 +44,11 @@ PARSERS: dict[str, _Parser] = {
 }
 
 
-def load_paths(paths: Sequence[str | Path]) -> LoadResult:
-    """Load every supported file under ``paths`` (files or folders, recursively)."""
+def load_paths(paths: Sequence[str | Path], *, max_file_mb: float = 0) -> LoadResult:
+    """Load every supported file under ``paths`` (files or folders, recursively).
+
+    Files over ``max_file_mb`` megabytes (0 = no limit) are skipped with a reason.
+    """
     documents: list[Document] = []
     skipped: list[SkippedFile] = []
     first_source: dict[str, str] = {}
@@ -48,13 +56,14 @@ def load_paths(paths: Sequence[str | Path]) -> LoadResult:
         root = Path(raw)
         if root.is_dir():
             files = list(_walk(root))
-        elif root.is_file():
+        elif os.path.lexists(root):
+            # Not only regular files: a FIFO or a dangling link gets its own reason below.
             files = [(root, root.stem)]
         else:
             skipped.append(SkippedFile(str(root), "no such file or folder"))
             continue
         for path, article_id in files:
-            loaded, problems = load_file(path, article_id)
+            loaded, problems = load_file(path, article_id, max_file_mb=max_file_mb)
             skipped.extend(problems)
             for document in loaded:
                 if document.article_id in first_source:
@@ -71,16 +80,28 @@ def load_paths(paths: Sequence[str | Path]) -> LoadResult:
     return LoadResult(documents=tuple(documents), skipped=tuple(skipped))
 
 
-def load_file(path: Path, article_id: str) -> tuple[list[Document], list[SkippedFile]]:
+def load_file(
+    path: Path, article_id: str, *, max_file_mb: float = 0
+) -> tuple[list[Document], list[SkippedFile]]:
     """Load one file; ``article_id`` is its id (or the fallback prefix for JSON records)."""
     source = str(path)
     parser = PARSERS.get(path.suffix.lower())
     if parser is None:
         return [], [SkippedFile(source, f"unsupported file type '{path.suffix or path.name}'")]
     try:
-        documents, skipped = parser(read_text(path), source, article_id)
+        text = read_text(path, int(max_file_mb * _MB) if max_file_mb > 0 else 0)
+        documents, skipped = parser(text, source, article_id)
+    except FileTooLarge as exc:
+        reason = (
+            f"{exc.size / _MB:.1f} MB is over the {max_file_mb:g} MB limit "
+            "(raise [index] max_file_mb to index it)"
+        )
+        return [], [SkippedFile(source, reason)]
     except UnreadableFile as exc:
         return [], [SkippedFile(source, str(exc))]
+    except Exception as exc:  # a parser bug on one odd file must not stop the whole build
+        log.debug("cannot parse %s", source, exc_info=True)
+        return [], [SkippedFile(source, f"cannot parse ({type(exc).__name__}: {exc})"[:200])]
     kept = []
     for document in documents:
         if any(block.text.strip() for block in document.blocks):

@@ -8,11 +8,19 @@ asked"), after a title ("Mr.", "Dr.", "St."), after "e.g."/"i.e."/"vs.", after "
 before a number, or after an initial or a dotted acronym ("J. R. R. Tolkien", "the U.S.
 economy") unless the next word typically starts a sentence ("in the U.S. The ..."). A line
 break always ends a sentence. Decimals ("3.5") never match because no space follows the dot.
+
+A "sentence" longer than ``MAX_SENTENCE_CHARS`` (a run-on list, text without punctuation) is
+cut into pieces at the last clause mark or space before the limit, so quotes and sentence
+vectors stay bounded however a source is written.
 """
 
 from __future__ import annotations
 
 import re
+
+# About 250 model tokens of English: what the embedding model reads of one sentence.
+MAX_SENTENCE_CHARS = 1000
+_CLAUSE_MARKS = ("; ", ": ", ", ", ") ", " ")
 
 _LINE = re.compile(r"[^\n]+")
 # The lookbehind makes each run of punctuation match once, from its start, so a long run of
@@ -58,9 +66,27 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 def _add(spans: list[tuple[int, int]], text: str, start: int, end: int) -> None:
     piece = text[start:end]
     stripped = piece.strip()
-    if stripped:
-        start += len(piece) - len(piece.lstrip())
-        spans.append((start, start + len(stripped)))
+    if not stripped:
+        return
+    start += len(piece) - len(piece.lstrip())
+    end = start + len(stripped)
+    while end - start > MAX_SENTENCE_CHARS:
+        cut = _cut(text, start, start + MAX_SENTENCE_CHARS)
+        _add(spans, text, start, cut)
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        spans.append((start, end))
+
+
+def _cut(text: str, start: int, limit: int) -> int:
+    """Where to end an over-long piece: after a clause mark or space in its second half."""
+    for mark in _CLAUSE_MARKS:
+        found = text.rfind(mark, start + MAX_SENTENCE_CHARS // 2, limit)
+        if found > 0:
+            return found + len(mark.rstrip()) if mark.strip() else found
+    return limit
 
 
 def _is_boundary(text: str, line_start: int, match: re.Match[str]) -> bool:

@@ -21,6 +21,10 @@ class IndexSettings:
     # approximate index (IVF-PQ, re-scored exactly) instead of exact flat search, whose time and
     # memory grow with the corpus (see ``index.ann``).
     approximate_above: int = 50_000
+    # Files larger than this many megabytes are skipped with a reason (0 = no limit): a stray
+    # dump or log would otherwise be read whole and embedded for hours (50 MB of text is about
+    # 70,000 paragraphs).
+    max_file_mb: float = 20.0
 
 
 @dataclass(frozen=True)

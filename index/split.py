@@ -19,6 +19,11 @@ from index.settings import SplitSettings
 CountTokens = Callable[[str], int]
 # Room left in the model's window for special tokens and the title the embedder prefixes.
 RESERVED_TOKENS = 32
+# Tokenizers map a word longer than ~100 characters (a base64 blob, a long URL) to one unknown
+# token, so a token budget alone would let such a paragraph grow without bound; counting at
+# least one token per this many characters bounds paragraphs in characters as well. Real text
+# averages 4-6 characters per token, so this only bites on such runs.
+MAX_CHARS_PER_TOKEN = 10
 _CLAUSE_END = re.compile(r"[,;:)\]]\s+|\s+[—–-]{1,2}\s+|[—–]")
 _WORD = re.compile(r"\S+")
 
@@ -40,9 +45,10 @@ def split_document(
     else:
         limits = [limit for limit in (settings.max_tokens, max_tokens) if limit > 0]
         budget = token_budget(min(limits)) if limits else 0
+        count = bounded_count(count_tokens)
         texts = []
         for block in _merge_short(list(doc.blocks), settings.min_chars):
-            pieces = split_text(block.text, count_tokens, budget) if budget else [block.text]
+            pieces = split_text(block.text, count, budget) if budget else [block.text]
             texts.extend((piece, block.section) for piece in pieces)
     paragraphs = tuple(
         Paragraph(article_id=doc.article_id, number=number, text=text, section=section)
@@ -56,6 +62,15 @@ def split_document(
         url=doc.url,
         date=doc.date,
     )
+
+
+def bounded_count(count_tokens: CountTokens) -> CountTokens:
+    """``count_tokens``, but at least one token per ``MAX_CHARS_PER_TOKEN`` characters."""
+
+    def count(text: str) -> int:
+        return max(count_tokens(text), -(-len(text) // MAX_CHARS_PER_TOKEN))
+
+    return count
 
 
 def _merge_short(blocks: list[Block], min_chars: int) -> list[Block]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import codecs
+import os
 import re
+import stat
 from pathlib import Path
 
 # Share of control characters above which a decoded file is not text (e.g. a renamed image
@@ -16,12 +18,38 @@ class UnreadableFile(Exception):
     """The file cannot be used as text; the message is the short reason shown to the user."""
 
 
-def read_text(path: Path) -> str:
-    """Return the decoded text of ``path``; raise ``UnreadableFile`` with a short reason."""
+class FileTooLarge(UnreadableFile):
+    """The file is over the size limit; ``size`` is its size in bytes (at least the limit + 1)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"larger than the size limit ({size} bytes)")
+        self.size = size
+
+
+def read_text(path: Path, max_bytes: int = 0) -> str:
+    """Return the decoded text of ``path``; raise ``UnreadableFile`` with a short reason.
+
+    Only regular files are read, and never more than ``max_bytes`` (0 = no limit): a FIFO
+    would block the build forever and ``/dev/zero`` behind an article name would never end.
+    """
     try:
-        data = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise UnreadableFile("not a regular file")
+            if max_bytes and info.st_size > max_bytes:
+                raise FileTooLarge(info.st_size)
+            # One byte over the limit is enough to know the file grew past it since the stat.
+            data = handle.read(max_bytes + 1 if max_bytes else -1)
+        except OSError as exc:
+            raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
+    if max_bytes and len(data) > max_bytes:
+        raise FileTooLarge(len(data))
     return decode_bytes(data)
 
 

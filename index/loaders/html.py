@@ -12,11 +12,15 @@ from index.loaders.text import short_title
 from index.models import Block, Document
 
 _SPACES = re.compile(r"[^\S\n]+")
+# An XML declaration names the bytes' encoding; on already decoded text it makes lxml (and so
+# trafilatura) reject the whole XHTML page.
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 
 
 def parse_html(html: str, article_id: str, source: str) -> Document:
     """Extract an article from an HTML page; raise ``UnreadableFile`` if it has no main text."""
     xml = None
+    html = _XML_DECLARATION.sub("", html.lstrip("\ufeff"), count=1)
     # Recall mode is a second chance for short pages the precise extractor finds too thin.
     for favor_recall in (False, True):
         xml = trafilatura.extract(
