@@ -141,6 +141,7 @@ class LexicalIndex:
         arrays = {n: np.load(directory / f"{n}.npy", mmap_mode="r", allow_pickle=False)
                   for n in _ARRAYS}
         if (len(arrays["ids"]) != params["documents"] or len(vocab) != params["terms"]
+                or len(arrays["lengths"]) != len(arrays["ids"])
                 or len(arrays["indptr"]) != len(vocab) + 1
                 or not len(arrays["rows"]) == len(arrays["weights"]) == int(arrays["indptr"][-1])):
             raise ValueError(f"{directory}: lexical index files are inconsistent")

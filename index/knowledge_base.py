@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import numpy as np
 
 from index.ann import describe
 from index.embed import Embedder
+from index.errors import CitebotIndexError, IndexCorrupt, IndexMismatch
 from index.models import ArticleInfo, Hit, IndexStats, Paragraph, SentenceSpan
 from index.settings import KnowledgeBaseSettings
 from index.store import (
@@ -26,6 +28,7 @@ from index.store import (
 if TYPE_CHECKING:
     from index.search import HybridSearcher
 
+log = logging.getLogger(__name__)
 
 # Ways ``KnowledgeBase.search`` can rank: the product's fusion, or one retriever alone.
 SEARCH_MODES = ("hybrid", "bm25", "dense")
@@ -51,6 +54,9 @@ class KnowledgeBase:
         self.embedder = embedder
         self.root = Path(settings.index.path)
         self._refresh_lock = threading.Lock()
+        # The newest generation refresh could not open, and why (logged once).
+        self._rejected: str | None = None
+        self._rejected_reason: str | None = None
         self._serving = self._serve(generation)
 
     def _serve(self, generation: Generation) -> _Serving:
@@ -200,12 +206,29 @@ class KnowledgeBase:
         }
 
     def refresh(self) -> bool:
-        """Serve a newer generation if one was built; the old one serves until this returns."""
+        """Serve a newer generation if one was built; the old one serves until this returns.
+
+        A newer generation that cannot be opened (corrupt, mismatched) is logged once and
+        skipped: the generation being served keeps serving until a good one is built.
+        """
         with self._refresh_lock:
-            name = read_current(self.root)
-            if name == self.generation:
+            name: str | None = None
+            try:
+                name = read_current(self.root)
+                if name == self.generation or name == self._rejected:
+                    return False
+                fresh = Generation.open(generations_dir(self.root) / name, self.embedder)
+            except CitebotIndexError as exc:
+                # Generations never change once written, so one that failed stays failed: a
+                # message per refresh tick would only bury the first one.
+                if str(exc) != self._rejected_reason:
+                    log.warning("still serving generation %s: %s", self.generation, exc)
+                self._rejected_reason = str(exc)
+                # Only a generation is final; CURRENT itself may still be mid-repair.
+                final = name is not None and isinstance(exc, (IndexCorrupt, IndexMismatch))
+                self._rejected = name if final else None
                 return False
-            fresh = Generation.open(generations_dir(self.root) / name, self.embedder)
+            self._rejected = self._rejected_reason = None
             # Calls already running keep their reference to the old generation; it is closed
             # by garbage collection once the last of them is done.
             self._serving = self._serve(fresh)

@@ -429,6 +429,17 @@ class Generation:
                 raise IndexCorrupt(
                     f"index files {path / LEXICAL_DIR} are corrupt ({type(exc).__name__}); {REBUILD_HINT}"
                 ) from None
+            # The vector ids were checked against SQLite above; the lexical ones must match them.
+            if not np.array_equal(np.sort(lexical.ids), indexes[0].table.ids):
+                raise IndexCorrupt(
+                    f"index files {path / LEXICAL_DIR} are out of step with {path / META_NAME}; "
+                    f"{REBUILD_HINT}"
+                )
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise IndexCorrupt(
+                f"index file {path / META_NAME} is corrupt ({exc}); {REBUILD_HINT}"
+            ) from None
         except BaseException:
             conn.close()
             raise
@@ -527,7 +538,13 @@ class Generation:
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                # Opening reads only a few pages; a damaged one shows when a query reaches it.
+                raise IndexCorrupt(
+                    f"index file {self.path / META_NAME} is corrupt ({exc}); {REBUILD_HINT}"
+                ) from None
 
     def _query_in(self, sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
         """Run ``sql`` (with one ``{marks}`` placeholder list) over ``ids`` in chunks."""
