@@ -97,7 +97,9 @@ class Settings:
 
 
 # Keys whose values are paths: relative ones are taken relative to the config file's folder.
-_PATH_KEYS = {("index", "path"), ("index", "sources"), ("telegram", "state_path")}
+_PATH_KEYS = {
+    ("index", "path"), ("index", "sources"), ("telegram", "state_path"), ("embedding", "cache_dir"),
+}
 
 
 def _coerce(section: str, key: str, value: Any, annotation: Any) -> Any:
@@ -123,7 +125,7 @@ def _coerce(section: str, key: str, value: Any, annotation: Any) -> Any:
 
 
 def _resolve_paths(section: str, key: str, value: Any, base: Path) -> Any:
-    if (section, key) not in _PATH_KEYS:
+    if (section, key) not in _PATH_KEYS or value == "":  # empty: the default location
         return value
     if isinstance(value, tuple):
         return tuple(str(base / Path(v).expanduser()) for v in value)

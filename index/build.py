@@ -23,7 +23,7 @@ import numpy as np
 from index.embed import Embedder, passage_input
 from index.embedding_cache import EmbeddingCache, text_key
 from index.errors import CitebotIndexError, IndexLocked, NothingIndexed
-from index.manifest import FORMAT_VERSION, Manifest
+from index.manifest import FORMAT_VERSION, Manifest, read_manifest
 from index.models import Article, BuildSummary, SkippedFile
 from index.settings import KnowledgeBaseSettings
 from index.store import (
@@ -160,6 +160,14 @@ def _previous_generation(root: Path) -> PreviousGeneration | None:
         if (root / "CURRENT").exists():
             log.warning("ignoring the serving generation: %s", exc)
         return None
+
+
+def _index_backend(root: Path, generation: str) -> str:
+    """The embedding backend recorded by a generation (empty when it cannot be read)."""
+    try:
+        return read_manifest(generations_dir(root) / generation).backend
+    except CitebotIndexError:
+        return ""
 
 
 def _select_articles(
@@ -302,10 +310,15 @@ def _build_locked(
         raise NothingIndexed(f"no article could be indexed from {where}{detail}")
 
     previous = _previous_generation(root)
+    if previous is not None and not rebuild:
+        # Backend "auto" goes on embedding as the serving generation was embedded: its cached
+        # vectors stay valid and a running reader's query embedder keeps matching.
+        embedder.use_index_backend(_index_backend(root, previous.generation))
     plan = _plan(chosen, previous, rebuild, split_sentences)
 
     cache = EmbeddingCache(
-        root / CACHE_PATH, embedder.model_id, embedder.passage_input_version, embedder.dimensions
+        root / CACHE_PATH, embedder.model_id, embedder.passage_input_version, embedder.dimensions,
+        backend=embedder.backend,
     )
     generation = new_generation_id()
     temp = generations_dir(root) / f"{TEMP_PREFIX}{generation}"

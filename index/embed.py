@@ -1,15 +1,20 @@
-"""Sentence-transformers embeddings of passages and queries (float32, L2-normalized)."""
+"""Embeddings of passages and queries (float32, L2-normalized) with a pluggable backend.
+
+The backends: "torch" (sentence-transformers, see ``index.embed_torch``), "onnx" and "onnx-int8"
+(an ONNX Runtime export of the same model, see ``index.embed_onnx``), and "auto", which follows
+an existing index and otherwise prefers "onnx-int8" when ONNX Runtime is installed.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
-import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -18,6 +23,10 @@ from index.settings import PACKAGED_MODEL, EmbeddingSettings
 
 if TYPE_CHECKING:  # torch and sentence-transformers take seconds to import: only when embedding
     from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
+
+# "auto" is resolved to one of the others (see ``Embedder.backend``).
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 
 # Bump whenever ``passage_input`` changes what text of a paragraph is embedded: the manifest
 # records it, so an index embedded the old way is reported as mismatched instead of mixing vectors.
@@ -108,13 +117,32 @@ def _folder_fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+
+def _transformer_dir(folder: Path) -> Path:
+    """The folder of the first (Transformer) module, where its tokenizer files live."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        return folder / str(modules[0].get("path", ""))
+    except (OSError, ValueError, IndexError, AttributeError, TypeError):
+        return folder
+
+
 def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
+def _installed(*modules: str) -> bool:
+    """Whether every module can be imported (without importing any of them)."""
+    return all(importlib.util.find_spec(name) is not None for name in modules)
+
+
+class _Encoder(Protocol):
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
 class Embedder:
-    """Embeds passages and queries with one sentence-transformers model, loaded on first use."""
+    """Embeds passages and queries with one model and backend, loaded on first use."""
 
     def __init__(
         self,
@@ -125,27 +153,34 @@ class Embedder:
         batch_size: int = 32,
         query_prefix: str = "",
         passage_prefix: str = "",
+        cache_dir: str = "",
+        threads: int = 0,
     ) -> None:
+        if backend not in BACKENDS:
+            raise EmbeddingModelError(
+                f"unknown [embedding] backend {backend!r} (known: {', '.join(BACKENDS)})"
+            )
         self.model_name = model
-        self.backend = backend
+        self.requested_backend = backend
         self.device = device
         self.batch_size = max(1, batch_size)
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
+        self.threads = max(0, threads)
         self.passage_input_version = PASSAGE_INPUT_VERSION
+        self._cache_dir = cache_dir
         self._resolved = resolve_model(model)
         self._folder = _local_folder(self._resolved)
-        self._model: SentenceTransformer | None = None
+        self._backend: str | None = None if backend == "auto" else backend
+        self._encoder_instance: _Encoder | None = None
+        self._token_counter: Tokenizer | None = None
         self._model_id: str | None = None
         self._dimensions: int | None = None
-        # Loading is guarded so concurrent first calls load once; encoding is serialized because
-        # Hugging Face fast tokenizers are not safe to call from several threads at once.
-        self._load_lock = threading.Lock()
-        self._encode_lock = threading.Lock()
+        self._load_lock = threading.RLock()
 
     @classmethod
     def from_settings(cls, settings: EmbeddingSettings) -> Embedder:
-        """Create an embedder for the configured model (loaded lazily)."""
+        """Create an embedder for the configured model and backend (loaded lazily)."""
         return cls(
             settings.model,
             backend=settings.backend,
@@ -153,35 +188,117 @@ class Embedder:
             batch_size=settings.batch_size,
             query_prefix=settings.query_prefix,
             passage_prefix=settings.passage_prefix,
+            cache_dir=settings.cache_dir,
+            threads=settings.threads,
         )
+
+    # -- backend ----------------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        """The backend that embeds: "auto" settles on first use (see ``use_index_backend``)."""
+        if self._backend is None:
+            with self._load_lock:
+                if self._backend is None:
+                    self._backend = "onnx-int8" if self._onnx_usable() else "torch"
+        return self._backend
+
+    def use_index_backend(self, backend: str) -> None:
+        """With backend "auto", embed as an existing index was embedded (no-op otherwise).
+
+        Only before the backend has settled: a process embeds with one backend for its lifetime.
+        """
+        if self.requested_backend != "auto" or backend not in BACKENDS[1:]:
+            return
+        with self._load_lock:
+            if self._backend is None:
+                self._backend = backend
+
+    def _onnx_usable(self) -> bool:
+        """Whether "auto" can choose ONNX: a supported local folder, the runtime, and an export
+        either cached already or possible here."""
+        if self._folder is None or not _installed("onnxruntime", "tokenizers"):
+            return False
+        from index.embed_onnx import OnnxExportError, export_ready, folder_spec
+
+        try:
+            folder_spec(self._folder)
+        except OnnxExportError:
+            return False
+        if export_ready(self.cache_dir, self.model_id, "onnx-int8"):
+            return True
+        return _installed("onnx", "torch", "sentence_transformers")
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where ONNX exports are cached."""
+        if self._cache_dir:
+            return Path(self._cache_dir).expanduser()
+        from index.embed_onnx import default_cache_dir
+
+        return default_cache_dir()
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    def _encoder(self) -> _Encoder:
+        if self._encoder_instance is None:
+            with self._load_lock:
+                if self._encoder_instance is None:
+                    self._encoder_instance = self._load(self.backend)
+        return self._encoder_instance
+
+    def _load(self, backend: str) -> _Encoder:
+        if backend == "torch":
+            from index.embed_torch import TorchEncoder, TorchLoadError
+
+            try:
+                return TorchEncoder(
+                    self._resolved, device=self.device, batch_size=self.batch_size,
+                    threads=self.threads, offline=self._folder is not None,
+                )
+            except TorchLoadError as exc:
+                raise EmbeddingModelError(
+                    f"cannot load embedding model {self.model_name!r} ({exc}); "
+                    "check [embedding] model in the config"
+                ) from None
+        from index.embed_onnx import OnnxEncoder, OnnxExportError, ensure_export, folder_spec
+
+        if self._folder is None:
+            raise EmbeddingModelError(
+                f"backend {backend!r} needs the model {self.model_name!r} on disk; "
+                'download it or use [embedding] backend = "torch"'
+            )
+        try:
+            spec = folder_spec(self._folder)
+            path = ensure_export(spec, self.model_id, backend, self.cache_dir)
+            return OnnxEncoder(spec, path, threads=self.threads, batch_size=self.batch_size)
+        except OnnxExportError as exc:
+            raise EmbeddingModelError(str(exc)) from None
 
     @property
     def model(self) -> SentenceTransformer:
-        """The loaded sentence-transformers model."""
-        if self._model is None:
-            with self._load_lock:
-                if self._model is None:
-                    self._model = self._load()
-        return self._model
+        """The loaded sentence-transformers model (torch backend only)."""
+        encoder = self._encoder()
+        model = getattr(encoder, "model", None)
+        if model is None:
+            raise EmbeddingModelError(f"backend {self.backend!r} has no sentence-transformers model")
+        return model
 
-    def _load(self) -> SentenceTransformer:
-        if self._folder is not None:
-            # Everything is on disk: never let a load wait on (or fail for) the network.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as transformers_logging
-        except ImportError as exc:
-            raise EmbeddingModelError(f"cannot import sentence-transformers: {exc}") from None
-        transformers_logging.disable_progress_bar()
-        try:
-            return SentenceTransformer(self._resolved, device=self.device, backend=self.backend)
-        except Exception as exc:  # the library raises many types; the user needs one line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EmbeddingModelError(
-                f"cannot load embedding model {self.model_name!r} ({first}); "
-                "check [embedding] model in the config"
-            ) from None
+    def _counter(self) -> Tokenizer | None:
+        """The model's tokenizer from its tokenizer.json (no torch needed), if it has one."""
+        if self._token_counter is None and self._folder is not None:
+            file = _transformer_dir(self._folder) / "tokenizer.json"
+            if file.is_file() and _installed("tokenizers"):
+                from tokenizers import Tokenizer
+
+                with self._load_lock:
+                    counter = Tokenizer.from_file(str(file))
+                    counter.no_truncation()
+                    counter.no_padding()
+                    self._token_counter = counter
+        return self._token_counter
+
+    # -- identity ---------------------------------------------------------------------------------
 
     @property
     def dimensions(self) -> int:
@@ -189,11 +306,7 @@ class Embedder:
         if self._dimensions is None:
             dims = _folder_dimensions(self._folder) if self._folder is not None else None
             if dims is None:
-                model = self.model
-                get = getattr(model, "get_embedding_dimension", None) or getattr(
-                    model, "get_sentence_embedding_dimension"
-                )
-                dims = int(get())
+                dims = int(self._encoder().encode(["dimensions"]).shape[1])
             self._dimensions = dims
         return self._dimensions
 
@@ -213,16 +326,28 @@ class Embedder:
     @property
     def max_tokens(self) -> int:
         """Most tokens of text the model reads (its max sequence length minus special tokens)."""
-        tokenizer = self.model.tokenizer
-        special = len(tokenizer("", add_special_tokens=True)["input_ids"])
-        return int(self.model.max_seq_length) - special
+        counter = self._counter()
+        if counter is None or self._folder is None:
+            return self._torch_encoder().max_tokens
+        from index.embed_onnx import max_seq_length
+
+        special = len(counter.encode("", add_special_tokens=True).ids)
+        return max_seq_length(_transformer_dir(self._folder)) - special
 
     def count_tokens(self, text: str) -> int:
         """Number of model tokens of ``text`` (without special tokens)."""
-        tokenizer = self.model.tokenizer
-        with self._encode_lock:
-            ids = tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
-        return len(ids)
+        counter = self._counter()
+        if counter is None:
+            return self._torch_encoder().count_tokens(text)
+        return len(counter.encode(text, add_special_tokens=False).ids)
+
+    def _torch_encoder(self) -> Any:
+        encoder = self._encoder()
+        if not hasattr(encoder, "count_tokens"):  # an ONNX model always has a tokenizer.json
+            raise EmbeddingModelError(f"{self.model_name!r} has no tokenizer.json")
+        return encoder
+
+    # -- embedding --------------------------------------------------------------------------------
 
     def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Embed passages (passage prefix applied); rows are L2-normalized float32."""
@@ -235,27 +360,19 @@ class Embedder:
     def _embed(self, texts: list[str], progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        model = self.model
+        encoder = self._encoder()
         show = progress and sys.stderr.isatty()
         bar: Any = None
         if show:
             from tqdm import tqdm
 
             bar = tqdm(total=len(texts), desc="embedding", unit="text", file=sys.stderr)
-        # Chunks of several batches: encode sorts each call's texts by length, so larger calls pad
+        # Chunks of several batches: each call sorts its texts by length, so larger calls pad
         # less, while chunking still lets the bar move.
         parts: list[np.ndarray] = []
         try:
             for chunk in _batches(texts, self.batch_size * 8):
-                with self._encode_lock:
-                    vectors = model.encode(
-                        list(chunk),
-                        batch_size=self.batch_size,
-                        show_progress_bar=False,
-                        convert_to_numpy=True,
-                        normalize_embeddings=True,
-                    )
-                parts.append(np.asarray(vectors, dtype=np.float32))
+                parts.append(encoder.encode(chunk))
                 if bar is not None:
                     bar.update(len(chunk))
         finally:

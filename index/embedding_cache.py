@@ -20,12 +20,24 @@ def text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
 
 
-class EmbeddingCache:
-    """Vectors keyed by (model id, passage input version, sha256 of the embedded text)."""
+def cache_model_key(model_id: str, backend: str) -> str:
+    """The model column of cached vectors: the backend is part of it, except for torch.
 
-    def __init__(self, path: Path, model_id: str, input_version: int, dimensions: int) -> None:
+    Torch vectors keep the bare model id, so caches written before there were other backends
+    stay valid; int8 or ONNX vectors never mix with them.
+    """
+    return model_id if backend == "torch" else f"{model_id}@{backend}"
+
+
+class EmbeddingCache:
+    """Vectors keyed by (model id + backend, passage input version, sha256 of the embedded text)."""
+
+    def __init__(
+        self, path: Path, model_id: str, input_version: int, dimensions: int, backend: str = "torch"
+    ) -> None:
         self.path = path
-        self.model_id = model_id
+        self.backend = backend
+        self.model_id = cache_model_key(model_id, backend)
         self.input_version = input_version
         self.dimensions = dimensions
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -144,6 +144,12 @@ def check_compatible(manifest: Manifest, embedder: Embedder, where: Path) -> Non
         raise IndexMismatch(
             f"index {where} was built with {built} but the config asks for {wanted}; {REBUILD_HINT}"
         )
+    embedder.use_index_backend(manifest.backend)  # "auto" embeds queries as the index was embedded
+    if manifest.backend != embedder.backend:
+        raise IndexMismatch(
+            f"index {where} was embedded with backend {manifest.backend!r} but the config asks for "
+            f"{embedder.backend!r}; {REBUILD_HINT} (or set [embedding] backend = \"auto\")"
+        )
     if manifest.passage_input != embedder.passage_input_version:
         raise IndexMismatch(
             f"index {where} embedded paragraphs with input version {manifest.passage_input} but "

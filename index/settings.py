@@ -32,11 +32,17 @@ class EmbeddingSettings:
     """Which sentence-transformers model embeds paragraphs and queries, and how."""
 
     model: str = PACKAGED_MODEL
-    backend: str = "torch"
+    # "auto", "torch", "onnx" or "onnx-int8"; "auto" follows an existing index and otherwise
+    # prefers "onnx-int8" when onnxruntime is installed (see ``index.embed``).
+    backend: str = "auto"
     device: str = "cpu"
     batch_size: int = 32
     query_prefix: str = ""
     passage_prefix: str = ""
+    # Where ONNX exports are cached; empty means $XDG_CACHE_HOME/citebot or ~/.cache/citebot.
+    cache_dir: str = ""
+    # CPU threads for embedding; 0 = the backend's default (one per physical core for ONNX).
+    threads: int = 0
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,20 @@ def write_corpus(folder: Path, articles: dict[str, dict[str, object]] | None = N
     for key, record in (articles if articles is not None else CORPUS).items():
         (folder / f"{key}.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
     return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A session-wide $XDG_CACHE_HOME: the ONNX export is made once per test session (also for
+    ``citebot`` subprocesses, which inherit it) and never lands in the user's cache."""
+    home = tmp_path_factory.mktemp("cache-home")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
 
 
 @pytest.fixture(scope="session")

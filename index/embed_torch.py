@@ -1,0 +1,84 @@
+"""The torch backend: a sentence-transformers model, imported and loaded on first use."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from index.errors import CitebotIndexError
+
+if TYPE_CHECKING:  # torch and sentence-transformers take seconds to import: only when embedding
+    from sentence_transformers import SentenceTransformer
+
+
+class TorchLoadError(CitebotIndexError):
+    """The sentence-transformers model cannot be imported or loaded (one line, for the user)."""
+
+
+class TorchEncoder:
+    """Embeds texts with ``SentenceTransformer.encode`` (normalized float32 rows)."""
+
+    def __init__(
+        self, resolved: str, *, device: str = "cpu", batch_size: int = 32, threads: int = 0,
+        offline: bool = True,
+    ) -> None:
+        self.resolved = resolved
+        self.device = device
+        self.batch_size = max(1, batch_size)
+        self.model = self._load(offline, threads)
+        # Hugging Face fast tokenizers are not safe to call from several threads at once.
+        self.lock = threading.Lock()
+
+    def _load(self, offline: bool, threads: int) -> SentenceTransformer:
+        if offline:
+            # Everything is on disk: never let a load wait on (or fail for) the network.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
+        except ImportError as exc:
+            raise TorchLoadError(f"cannot import sentence-transformers: {exc}") from None
+        if threads > 0:
+            torch.set_num_threads(threads)
+        transformers_logging.disable_progress_bar()
+        try:
+            return SentenceTransformer(self.resolved, device=self.device, backend="torch")
+        except Exception as exc:  # the library raises many types; the user needs one line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TorchLoadError(first) from None
+
+    @property
+    def max_tokens(self) -> int:
+        """Most tokens of text the model reads (max sequence length minus special tokens)."""
+        special = len(self.model.tokenizer("", add_special_tokens=True)["input_ids"])
+        return int(self.model.max_seq_length) - special
+
+    def count_tokens(self, text: str) -> int:
+        """Number of model tokens of ``text`` (without special tokens)."""
+        with self.lock:
+            ids = self.model.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
+        return len(ids)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts``; rows are L2-normalized float32 in input order."""
+        with self.lock:
+            vectors = self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def dimensions(self) -> int:
+        """The model's embedding size."""
+        get = getattr(self.model, "get_embedding_dimension", None) or getattr(
+            self.model, "get_sentence_embedding_dimension"
+        )
+        return int(get())
