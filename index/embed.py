@@ -271,7 +271,7 @@ class Embedder:
         try:
             spec = folder_spec(self._folder)
             path = ensure_export(spec, self.model_id, backend, self.cache_dir)
-            return OnnxEncoder(spec, path, threads=self.threads, batch_size=self.batch_size)
+            return OnnxEncoder(spec, path, threads=self.threads)
         except OnnxExportError as exc:
             raise EmbeddingModelError(str(exc)) from None
 
