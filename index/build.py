@@ -22,7 +22,7 @@ import numpy as np
 
 from index.embed import Embedder, passage_input
 from index.embedding_cache import EmbeddingCache, text_key
-from index.errors import CitebotIndexError, IndexLocked, NothingIndexed
+from index.errors import CitebotIndexError, IndexCorrupt, IndexLocked, NothingIndexed
 from index.manifest import FORMAT_VERSION, Manifest, read_manifest
 from index.models import Article, BuildSummary, SkippedFile
 from index.settings import KnowledgeBaseSettings
@@ -284,6 +284,28 @@ def _vectors(
     return matrix, len(missing)
 
 
+def _open_cache(path: Path, embedder: Embedder, clean: bool) -> EmbeddingCache:
+    """Open the embedding cache; with ``clean``, a corrupt one is deleted and started afresh."""
+
+    def open_cache() -> EmbeddingCache:
+        return EmbeddingCache(
+            path, embedder.model_id, embedder.passage_input_version, embedder.dimensions,
+            backend=embedder.backend,
+        )
+
+    try:
+        return open_cache()
+    except IndexCorrupt:
+        # The error tells the user to run `rebuild --clean-cache`: that must work even when
+        # SQLite cannot open the file to empty it.
+        if not clean:
+            raise
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    log.warning("deleted the corrupt embedding cache %s", path)
+    return open_cache()
+
+
 def _build_locked(
     root: Path,
     settings: KnowledgeBaseSettings,
@@ -316,10 +338,7 @@ def _build_locked(
         embedder.use_index_backend(_index_backend(root, previous.generation))
     plan = _plan(chosen, previous, rebuild, split_sentences)
 
-    cache = EmbeddingCache(
-        root / CACHE_PATH, embedder.model_id, embedder.passage_input_version, embedder.dimensions,
-        backend=embedder.backend,
-    )
+    cache = _open_cache(root / CACHE_PATH, embedder, clean_cache)
     generation = new_generation_id()
     temp = generations_dir(root) / f"{TEMP_PREFIX}{generation}"
     try:

@@ -294,3 +294,24 @@ def test_reader_keeps_the_good_generation_when_a_newer_one_is_corrupt(
     build_index(build_settings, embedder=embedder, rebuild=True)
     assert kb.refresh() is True and kb.generation == read_current(root) != good
     assert open_generation(root, embedder).generation == kb.generation
+
+
+def test_corrupt_embedding_cache_is_named_and_clean_cache_repairs_it(
+    root: Path, embedder: Embedder, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.cli import main
+    from index.store import CACHE_PATH
+
+    monkeypatch.setattr(Embedder, "from_settings", classmethod(lambda cls, _s: embedder))
+    sources = write_corpus(root.parent / "articles")
+    cache = root / CACHE_PATH
+    cache.write_bytes(b"not a database at all " * 200)
+    assert main(["index", "build", "--index", str(root), str(sources)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(cache) in err and "rebuild --clean-cache" in err
+    # The fix the message names works although SQLite cannot open the file to empty it.
+    assert main(["index", "rebuild", "--clean-cache", "--json", "--index", str(root), str(sources)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["articles"] == len(CORPUS) and summary["embedded"] == summary["paragraphs"]
+    assert open_knowledge_base(_settings(root), embedder).search(QUERY, 1)[0].article_id == "bread"
