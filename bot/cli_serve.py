@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "[telegram] token_env (default TELEGRAM_BOT_TOKEN)."
         ),
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="log every Bot API request and update (the token is always redacted)",
+    )
     parser.set_defaults(handler=serve)
 
 
@@ -42,7 +47,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     # The token must never reach a log line, whatever logs it (httpx logs request URLs).
     from bot.telegram.logs import protect_token
 
-    protect_token(token)
+    protect_token(token, debug=getattr(args, "debug", False))
 
     from bot.telegram import ServeError, build_application, check_mode, run
 

@@ -67,6 +67,8 @@ class TelegramSettings:
     state_path: str = "citebot-bot.sqlite"
     # How often a running bot checks for a newly built index generation (and drops old threads).
     refresh_seconds: float = 30.0
+    # Seconds to connect to, send to and wait for the Bot API before a request counts as failed.
+    request_timeout_seconds: float = 5.0
 
 
 @dataclass(frozen=True)

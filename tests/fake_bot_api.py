@@ -3,8 +3,10 @@
 An aiohttp server on 127.0.0.1 (random port), running in a background thread, that speaks enough
 of the Bot API for python-telegram-bot: getMe, getUpdates (long polling with offset and timeout),
 sendMessage, editMessageText, answerCallbackQuery, sendChatAction, setMyCommands, webhook calls.
-Tests inject updates as real update JSON, every call is recorded, and the next call of a method
-can be answered with 429 + retry_after.
+Tests inject updates as real update JSON and every call is recorded. Faults can be injected into
+the next call of a method: an error answer (429 + retry_after, 5xx, 409, 400, 403), a slow answer,
+a connection reset, or a proxy's HTML error page; Telegram can be made to deliver an update again.
+``flood`` drives many users' questions at once and checks what became of each.
 """
 
 from __future__ import annotations
@@ -81,6 +83,9 @@ class _State:
     calls: list[Call] = field(default_factory=list)
     failures: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     confirmed: int = 0
+    injected: dict[int, dict[str, Any]] = field(default_factory=dict)
+    redelivering: set[int] = field(default_factory=set)
+    stalled: int = 0
 
 
 class FakeBotApi:
@@ -183,8 +188,10 @@ class FakeBotApi:
     def inject(self, payload: dict[str, Any]) -> int:
         """Queue an update (``payload`` is all but its update_id); returns the update id."""
         update_id = next(self._update_ids)
+        update = {"update_id": update_id, **payload}
         with self._lock:
-            self._state.updates.append({"update_id": update_id, **payload})
+            self._state.updates.append(update)
+            self._state.injected[update_id] = update
         if self._loop is not None and self._new_update is not None:
             self._loop.call_soon_threadsafe(self._new_update.set)
         return update_id
@@ -204,8 +211,10 @@ class FakeBotApi:
         reply_to: dict[str, Any] | None = None,
         entities: list[dict[str, Any]] | None = None,
         topic_id: int | None = None,
+        sender_chat: dict[str, Any] | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        """A user sends a text message; returns (update id, the message)."""
+        """A user sends a text message (on behalf of ``sender_chat`` if given: anonymous admins,
+        channels); returns (update id, the message)."""
         message: dict[str, Any] = {
             "message_id": self._message_id(chat["id"]),
             "date": int(time.time()),
@@ -213,6 +222,8 @@ class FakeBotApi:
             "from": user,
             "text": text,
         }
+        if sender_chat is not None:
+            message["sender_chat"] = sender_chat
         found = auto_entities(text) if entities is None else entities
         if found:
             message["entities"] = found
@@ -300,6 +311,41 @@ class FakeBotApi:
         with self._lock:
             return len(self._state.updates)
 
+    def redeliver(self, update_id: int) -> None:
+        """Deliver an update again, as Telegram does when it never learned the bot's new offset
+        (the bot died between taking the update and its next getUpdates)."""
+        with self._lock:
+            self._state.updates = sorted(
+                [*self._state.updates, self._state.injected[update_id]],
+                key=lambda u: u["update_id"],
+            )
+            # Not even a long poll the dead bot left open confirms it before it is delivered.
+            self._state.redelivering.add(update_id)
+        if self._loop is not None and self._new_update is not None:
+            self._loop.call_soon_threadsafe(self._new_update.set)
+
+    def delay_next(self, method: str, seconds: float) -> None:
+        """Answer the next call of ``method`` only after ``seconds``; if the bot gave up by then
+        (timeout, or it died) the call has no effect and is recorded with status 499."""
+        with self._lock:
+            self._state.failures.setdefault(method, []).append({"_fault": "delay", "s": seconds})
+
+    def reset_next(self, method: str) -> None:
+        """Drop the connection of the next call of ``method`` without answering (status 0)."""
+        with self._lock:
+            self._state.failures.setdefault(method, []).append({"_fault": "reset"})
+
+    def garble_next(self, method: str) -> None:
+        """Answer the next call of ``method`` with a reverse proxy's 502 HTML page that echoes the
+        request path, token included, as some proxies do."""
+        with self._lock:
+            self._state.failures.setdefault(method, []).append({"_fault": "garble"})
+
+    def stalled(self) -> int:
+        """Calls that arrived while a ``delay_next`` was pending on them (so far)."""
+        with self._lock:
+            return self._state.stalled
+
     def fail_next(self, method: str, retry_after: int) -> None:
         """Answer the next call of ``method`` with 429 Too Many Requests and ``retry_after``."""
         self.refuse_next(
@@ -360,7 +406,28 @@ class FakeBotApi:
         with self._lock:
             failures = self._state.failures.get(method)
             error = failures.pop(0) if failures else None
-        if error is not None:
+        fault = error.pop("_fault", None) if error is not None else None
+        if fault == "delay":
+            assert error is not None
+            with self._lock:
+                self._state.stalled += 1
+                self._lock.notify_all()
+            until = time.monotonic() + error["s"]
+            while time.monotonic() < until and not self._closing and _alive(request):
+                await asyncio.sleep(0.05)
+            if not _alive(request):
+                self._record(Call(self.mark(), method, params, arrived, 499))
+                return web.Response(status=499)
+        elif fault == "reset":
+            self._record(Call(self.mark(), method, params, arrived, 0))
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)
+        elif fault == "garble":
+            self._record(Call(self.mark(), method, params, arrived, 502))
+            page = f"<html><body>502 Bad Gateway: no upstream for {request.path}</body></html>"
+            return web.Response(status=502, text=page, content_type="text/html")
+        elif error is not None:
             self._record(Call(self.mark(), method, params, arrived, error["error_code"]))
             return web.json_response(error, status=error["error_code"])
         handler = getattr(self, "_api_" + method.lower(), None)
@@ -371,7 +438,7 @@ class FakeBotApi:
                 status=404,
             )
         if method == "getUpdates":
-            result = await handler(params)
+            result = await handler(params, request)
         else:
             result = handler(params)
         if isinstance(result, web.Response):
@@ -383,7 +450,9 @@ class FakeBotApi:
     def _api_getme(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.bot_user
 
-    async def _api_getupdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _api_getupdates(
+        self, params: dict[str, Any], request: web.Request
+    ) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
         limit = int(params.get("limit") or 100)
@@ -395,10 +464,16 @@ class FakeBotApi:
                 if offset:
                     # Like Telegram: asking from an offset confirms every earlier update.
                     pending = self._state.updates
-                    self._state.updates = [u for u in pending if u["update_id"] >= offset]
+                    self._state.updates = [
+                        u for u in pending
+                        if u["update_id"] >= offset or u["update_id"] in self._state.redelivering
+                    ]
                     self._state.confirmed = max(self._state.confirmed, offset - 1)
                 batch = self._state.updates[:limit]
+                if batch and not _alive(request):
+                    return []  # a dead bot's long poll: nobody takes these
                 if batch:
+                    self._state.redelivering -= {u["update_id"] for u in batch}
                     now = time.monotonic()
                     for update in batch:
                         self._state.delivered_at.setdefault(update["update_id"], now)
@@ -502,6 +577,11 @@ class FakeBotApi:
         return True
 
 
+def _alive(request: web.Request) -> bool:
+    """Whether the client of ``request`` is still connected."""
+    return request.transport is not None and not request.transport.is_closing()
+
+
 def _bad_request(description: str) -> web.Response:
     return web.json_response(
         {"ok": False, "error_code": 400, "description": f"Bad Request: {description}"}, status=400
@@ -580,12 +660,18 @@ class BotProcess:
     """``citebot serve`` as a real subprocess, its output kept in a log file."""
 
     def __init__(
-        self, api: FakeBotApi, config: Path, log_path: Path, token: str | None = None
+        self,
+        api: FakeBotApi,
+        config: Path,
+        log_path: Path,
+        token: str | None = None,
+        debug: bool = False,
     ) -> None:
         self.api = api
         self.config = config
         self.log_path = log_path
         self.token = api.token if token is None else token
+        self.debug = debug
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 180.0) -> BotProcess:
@@ -593,9 +679,10 @@ class BotProcess:
         mark = self.api.mark()
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TELEGRAM_BOT_TOKEN": self.token,
                "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        command = [sys.executable, "-m", "bot.cli", "serve", "-v", "--config", str(self.config)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "serve", "-v", "--config", str(self.config)],
+                command + (["--debug"] if self.debug else []),
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
@@ -628,6 +715,13 @@ class BotProcess:
         self.process = None
         return code
 
+    def kill(self) -> None:
+        """SIGKILL: the bot dies at once, as in a crash or an out-of-memory kill."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
     def log(self) -> str:
         """Everything the bot printed so far."""
         if not self.log_path.exists():
@@ -642,3 +736,110 @@ class BotProcess:
             key, _, value = line.partition(":")
             fields[key] = value.strip()
         return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+# A flood of questions, and what became of each.
+
+LIMIT_NOTICE = "You're asking faster than I can answer"
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One question of a flood: who asked it, its place among that user's questions, when."""
+
+    user_id: int
+    number: int
+    message: dict[str, Any]
+    sent_at: float
+
+
+@dataclass
+class FloodReport:
+    """What became of a flood's questions. A user's first ``per_minute`` questions must be
+    answered, the next one gets the rate-limit notice, the rest are rate limited silently (the
+    notice is sent once a minute, not once per question)."""
+
+    questions: int = 0
+    answered: int = 0
+    rate_limited: int = 0
+    notices: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    over_limit_answered: int = 0
+    latencies: dict[int, list[float]] = field(default_factory=dict)  # user id: seconds each
+
+    def percentile(self, fraction: float, users: set[int] | None = None) -> float:
+        """A reply latency quantile (seconds from sending to the answer), of ``users`` or all."""
+        values = sorted(
+            v for u, vs in self.latencies.items() if users is None or u in users for v in vs
+        )
+        if not values:
+            return 0.0
+        return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
+
+
+def flood(
+    api: FakeBotApi,
+    askers: list[tuple[dict[str, Any], int]],
+    questions: list[str],
+    *,
+    seconds: float,
+    per_minute: int,
+    settle_timeout: float = 120.0,
+) -> tuple[FloodReport, list[Asked]]:
+    """Each (user, n) in ``askers`` sends n questions from their private chat, spread evenly over
+    ``seconds`` and interleaved with everyone else's; waits until every question that should be
+    answered is, then a second more for duplicates, and reports."""
+    plan = []
+    for user_index, (sender, count) in enumerate(askers):
+        for number in range(count):
+            offset = seconds * (number + (user_index % 7) / 7) / max(count, 1)
+            plan.append((offset, sender, number))
+    plan.sort(key=lambda p: p[0])
+    mark = api.mark()
+    start = time.monotonic()
+    asked: list[Asked] = []
+    for offset, sender, number in plan:
+        pause = start + offset - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        text = questions[(sender["id"] + number) % len(questions)]
+        _, message = api.send_text(private_chat(sender), sender, text)
+        asked.append(Asked(sender["id"], number, message, time.monotonic()))
+    limit = per_minute or 10**9
+    expected = sum(min(count, limit) for _, count in askers)
+    notices = sum(count > limit for _, count in askers)
+    deadline = time.monotonic() + settle_timeout
+    while time.monotonic() < deadline:
+        report = _settle(api, asked, mark, limit)
+        within = report.answered - report.over_limit_answered
+        if within >= expected and report.notices >= notices:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)  # late duplicates would show up now
+    return _settle(api, asked, mark, limit), asked
+
+
+def _settle(api: FakeBotApi, asked: list[Asked], since: int, limit: int) -> FloodReport:
+    replies: dict[tuple[int, int], list[Call]] = {}
+    for call in api.calls("sendMessage", since=since):
+        target = call.params.get("reply_parameters") or {}
+        if call.status == 200 and target.get("message_id") is not None:
+            key = (int(call.params["chat_id"]), int(target["message_id"]))
+            replies.setdefault(key, []).append(call)
+    report = FloodReport(questions=len(asked))
+    for question in asked:
+        got = replies.get((question.user_id, question.message["message_id"]), [])
+        answers = [c for c in got if LIMIT_NOTICE not in c.params["text"]]
+        report.notices += len(got) - len(answers)
+        report.duplicates += max(0, len(got) - 1)
+        if answers:
+            report.answered += 1
+            report.over_limit_answered += question.number >= limit
+            latency = answers[0].at - question.sent_at
+            report.latencies.setdefault(question.user_id, []).append(latency)
+        elif question.number >= limit:
+            report.rate_limited += 1
+        else:
+            report.lost += 1
+    return report

@@ -1,38 +1,36 @@
 """End to end: ``citebot serve`` as a subprocess, over the sample articles with the real model,
-talking to a fake Bot API server. Nothing of python-telegram-bot is mocked."""
+talking to a fake Bot API server (tests/telegram_bot.py). Nothing of python-telegram-bot is
+mocked."""
 
 from __future__ import annotations
 
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fake_bot_api import (
-    REPO,
-    BotProcess,
-    Call,
-    FakeBotApi,
-    group_chat,
-    html_to_text,
-    private_chat,
-    user,
-    write_bot_config,
-)
+from fake_bot_api import BotProcess, FakeBotApi, group_chat, html_to_text, private_chat, user
 from index import IndexSettings, KnowledgeBaseSettings, build_index
+from telegram_bot import (  # noqa: F401 (fixtures)
+    ADMIN,
+    INDUCED,
+    SOURCES,
+    api,
+    ask,
+    assert_silent,
+    bot,
+    buttons,
+    first_quote,
+    first_source,
+    index_dir,
+    sent,
+)
 
 pytestmark = pytest.mark.model
 
-ADMIN = user(1000, "Ada", "ada")
-# The chats these tests use (users 11-49, groups -1001 to -1049) are allowed; 99 and -2000 not.
-ALLOWED_CHATS = [ADMIN["id"], *range(11, 50), *range(-1049, -1000)]
-HOSTILE_FIXTURE = REPO / "tests" / "fixtures" / "telegram"
-SOURCES = (str(REPO / "examples" / "articles"), str(HOSTILE_FIXTURE))
-INDUCED = "7f3a-induced-failure"  # in the error Telegram returns, so in the bot's log
 LIGHTHOUSE = {
     "id": "bell-rock-lighthouse",
     "title": "The Bell Rock Lighthouse",
@@ -45,99 +43,11 @@ LIGHTHOUSE = {
 }
 
 
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Path:
-    """The sample articles and the HTML-hostile fixture, indexed once for this module."""
-    path = tmp_path_factory.mktemp("bot-index") / "index"
-    settings = KnowledgeBaseSettings(index=IndexSettings(path=str(path), sources=SOURCES))
-    build_index(settings, embedder=embedder)
-    return path
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[FakeBotApi]:
-    with FakeBotApi() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def bot(
-    api: FakeBotApi, index_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[BotProcess]:
-    """One bot process for the module (the restart test replaces it)."""
-    folder = tmp_path_factory.mktemp("bot")
-    config = write_bot_config(
-        folder / "citebot.toml", api, index_dir, folder / "state" / "bot.sqlite",
-        admin_users=[ADMIN["id"]], allowed_chats=ALLOWED_CHATS, questions_per_minute=4,
-        refresh_seconds=1,
-    )
-    process = BotProcess(api, config, folder / "bot.log").start()
-    yield process
-    process.stop()
-    log = process.log()
-    assert api.token not in log  # never logged, not even by httpx
-    # The one traceback expected is the failure test_errors_get_an_apology provokes.
-    assert log.count("Traceback") == log.count(INDUCED), log[-3000:]
-
-
-def ask(api: FakeBotApi, chat: dict[str, Any], sender: dict[str, Any], text: str,
-        timeout: float = 60.0, **kwargs: Any) -> tuple[dict[str, Any], Call]:
-    """Send a message and wait for the bot's message replying to it."""
-    mark = api.mark()
-    _, question = api.send_text(chat, sender, text, **kwargs)
-    return question, reply_to(api, question, since=mark, timeout=timeout)
-
-
-def reply_to(api: FakeBotApi, question: dict[str, Any], since: int, timeout: float = 60.0) -> Call:
-    """The bot's message sent in reply to ``question``."""
-    chat_id = question["chat"]["id"]
-
-    def answers(call: Call) -> bool:
-        target = call.params.get("reply_parameters") or {}
-        same_chat = call.params["chat_id"] == chat_id
-        return same_chat and target.get("message_id") == question["message_id"]
-
-    return api.wait_for("sendMessage", answers, since=since, timeout=timeout)
-
-
-def sent(api: FakeBotApi, call: Call) -> dict[str, Any]:
-    """The message the fake server made of a sendMessage call."""
-    return api.message(call.params["chat_id"], call.result["message_id"])
-
-
-def buttons(api: FakeBotApi, call: Call) -> dict[str, str]:
-    """Button text → callback data of a sent message."""
-    rows = (call.params.get("reply_markup") or {}).get("inline_keyboard", [])
-    return {b["text"]: b["callback_data"] for row in rows for b in row}
-
-
-def first_quote(call: Call) -> str:
-    """The first quoted line of an answer."""
-    return html_to_text(call.params["text"]).splitlines()[0]
-
-
-def first_source(call: Call) -> str:
-    """The first line of an answer's source list."""
-    lines = html_to_text(call.params["text"]).splitlines()
-    return lines[lines.index("Sources") + 1]
-
-
-def assert_silent(api: FakeBotApi, message: dict[str, Any], since: int) -> None:
-    """The bot did not answer ``message`` (given a second to do so)."""
-    time.sleep(1.0)
-    for call in api.calls("sendMessage", since=since):
-        target = call.params.get("reply_parameters") or {}
-        same_chat = call.params["chat_id"] == message["chat"]["id"]
-        replied = same_chat and target.get("message_id") == message["message_id"]
-        assert not replied, call.params["text"]
-
-
 # --- private chats -------------------------------------------------------------------------
 
 
 def test_private_question_gets_a_cited_html_answer(api: FakeBotApi, bot: BotProcess) -> None:
     ann = user(11, "Ann")
-    mark = api.mark()
     _, call = ask(api, private_chat(ann), ann, "When did French soldiers find the Rosetta Stone?")
     params = call.params
     assert params["parse_mode"] == "HTML"
@@ -146,8 +56,6 @@ def test_private_question_gets_a_cited_html_answer(api: FakeBotApi, bot: BotProc
     assert text.startswith("<blockquote>“") and "1799" in text
     assert "<b>Sources</b>\n1. The Rosetta Stone · 2024-03-02 · ¶" in text
     assert "Source 1" in buttons(api, call)
-    typing = api.calls("sendChatAction", since=mark)
-    assert typing and typing[0].params == {"chat_id": ann["id"], "action": "typing"}
 
 
 def test_source_button_shows_the_full_paragraph_context_and_more(
@@ -360,12 +268,3 @@ def test_a_newly_built_index_is_served_without_restart(
         time.sleep(0.5)
     _, call = ask(api, private_chat(ann), ann, "Who completed the Bell Rock Lighthouse?")
     assert "The Bell Rock Lighthouse" in first_source(call)
-
-
-def test_restart_in_the_middle_of_a_thread(api: FakeBotApi, bot: BotProcess) -> None:
-    group, ann = group_chat(-1005, "Readers"), user(33, "Ann")
-    _, first = ask(api, group, ann, f"@{api.username} Who discovered penicillin?")
-    assert bot.stop() == 0  # SIGTERM is a graceful shutdown
-    bot.start()
-    _, follow = ask(api, group, ann, "When did he get the Nobel Prize?", reply_to=sent(api, first))
-    assert "1945" in first_quote(follow)

@@ -1,19 +1,30 @@
-"""The bot's thread store, rate limit, callback data, token redaction and addressing rules."""
+"""The bot's thread store, rate limit, callback data, token redaction, addressing rules and
+which Telegram errors mean a chat is gone."""
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
 import pytest
 from telegram import Message
+from telegram.error import BadRequest, Forbidden, NetworkError
 
 from bot.models import CitedParagraph, Conversation, Turn
 from bot.telegram import buttons
-from bot.telegram.addressing import command_argument, group_question, real_reply_target
+from bot.settings import load_settings
+from bot.telegram.addressing import (
+    asker,
+    command_argument,
+    group_question,
+    real_reply_target,
+    sent_by_bot,
+)
 from bot.telegram.html_render import SourceRef
 from bot.telegram.limits import QuestionLimiter
-from bot.telegram.logs import REDACTED, TokenRedactingFilter
+from bot.telegram.logs import REDACTED, RedactingStream, TokenRedactingFilter
+from bot.telegram.messaging import not_modified, undeliverable
 from bot.telegram.threads import ThreadStore, conversation_from_json, conversation_to_json
 from fake_bot_api import FakeBotApi, auto_entities, group_chat, user
 
@@ -163,6 +174,35 @@ def test_token_is_redacted_from_messages_arguments_and_tracebacks() -> None:
     assert token not in formatted and REDACTED in formatted
 
 
+def test_what_reaches_stdout_or_stderr_outside_logging_is_redacted_too() -> None:
+    written = io.StringIO()
+    stream = RedactingStream(written, "123:SECRET")
+    stream.write("Traceback: httpx.ConnectError for https://x/bot123:SECRET/getMe\n")
+    stream.flush()
+    assert written.getvalue() == f"Traceback: httpx.ConnectError for https://x/bot{REDACTED}/getMe\n"
+
+
+def test_state_path_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "conf" / "citebot.toml"
+    config.parent.mkdir()
+    config.write_text(
+        '[telegram]\nstate_path = "state/bot.sqlite"\nbase_url = "http://localhost/bot"\n',
+        encoding="utf-8",
+    )
+    telegram = load_settings(config).telegram
+    assert telegram.state_path == str(config.parent / "state" / "bot.sqlite")
+    assert telegram.base_url == "http://localhost/bot"  # a URL, not a path
+
+
+def test_which_errors_mean_the_chat_is_gone() -> None:
+    assert undeliverable(Forbidden("Forbidden: bot was blocked by the user"))
+    assert undeliverable(BadRequest("Bad Request: chat not found"))
+    assert not undeliverable(BadRequest("Bad Request: can't parse entities"))
+    assert not undeliverable(NetworkError("Bad Gateway"))
+    assert not_modified(BadRequest("Bad Request: message is not modified: same content"))
+    assert not not_modified(BadRequest("Bad Request: message to edit not found"))
+
+
 # --- addressing: which group messages are questions ----------------------------------------
 
 API = FakeBotApi()
@@ -218,3 +258,17 @@ def test_reply_to_the_bot_is_a_question_but_topic_roots_are_not_replies() -> Non
 def test_command_argument_drops_the_command_and_bot_name() -> None:
     assert command_argument(_message(f"/ask@{NAME}  When & why?")) == "When & why?"
     assert command_argument(_message("/ask")) == ""
+
+
+def test_bots_and_copied_channel_posts_are_not_people_but_anonymous_admins_are() -> None:
+    other_bot = {"id": 777, "is_bot": True, "first_name": "Echo"}
+    assert sent_by_bot(_message("hi", **{"from": other_bot}))
+    assert sent_by_bot(_message("news", is_automatic_forward=True,
+                                sender_chat={"id": -300, "type": "channel", "title": "N"}))
+    anonymous = {"id": 1087968824, "is_bot": True, "first_name": "Group"}
+    admin = _message("why?", **{"from": anonymous}, sender_chat=GROUP)
+    assert not sent_by_bot(admin) and not sent_by_bot(_message("why?"))
+    # Rate limits and turns: per person, and per group for its anonymous admins (who all share
+    # one bot account across Telegram).
+    assert asker(_message("why?")) == ANN["id"]
+    assert asker(admin) == GROUP["id"]

@@ -80,3 +80,23 @@ def command_argument(message: Message) -> str:
         if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
             return _without_ranges(text, [(0, entity.length)])
     return text.strip()
+
+
+def asker(message: Message) -> int:
+    """Who asks, for rate limits and turns: the user, or the chat a message is sent on behalf of
+    (anonymous group admins all share one bot account, so their user id says nothing)."""
+    if message.sender_chat is not None:
+        return message.sender_chat.id
+    if message.from_user is not None:
+        return message.from_user.id
+    return message.chat_id
+
+
+def sent_by_bot(message: Message) -> bool:
+    """Whether another bot sent the message (bots answering bots could loop forever), or a
+    linked channel's post was copied into the group. Anonymous admins, whose messages come from
+    a bot account on behalf of the group, are people."""
+    if message.is_automatic_forward:
+        return True
+    sender = message.from_user
+    return sender is not None and sender.is_bot and message.sender_chat is None

@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import importlib.util
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
@@ -16,7 +15,9 @@ from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
 from bot.settings import Settings, TelegramSettings
+from bot.telegram.fair import FairPool
 from bot.telegram.handlers import register
+from bot.telegram.intake import JournaledQueue, JournalingProcessor, replay_unfinished
 from bot.telegram.services import AnsweringEngine, Services
 from bot.telegram.threads import AsyncThreadStore
 
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 # Engine calls are CPU bound; more workers than cores only make every answer slower.
 ENGINE_WORKERS = 2
+# Updates being handled at once; beyond that the bot stops taking updates and Telegram keeps them.
+MAX_IN_FLIGHT = 256
 # Retries after a 429 (the rate limiter waits the retry_after Telegram asks for).
 MAX_RETRIES = 3
 MIN_REFRESH_SECONDS = 0.5
@@ -46,11 +49,18 @@ class ServeError(Exception):
 def build_application(settings: Settings, engine: AnsweringEngine, token: str) -> Application:
     """The bot's Application: handlers registered, commands set and index reloads on start."""
     t = settings.telegram
+    store = AsyncThreadStore(t.state_path, t.thread_ttl_hours)
+    queue = JournaledQueue(store, MAX_IN_FLIGHT)
+    timeout = t.request_timeout_seconds
     builder = (
         ApplicationBuilder()
         .token(token)
         .rate_limiter(AIORateLimiter(max_retries=MAX_RETRIES))
-        .concurrent_updates(64)
+        .update_queue(queue)
+        .concurrent_updates(JournalingProcessor(queue))
+        .connect_timeout(timeout)
+        .read_timeout(timeout)
+        .write_timeout(timeout)
         .defaults(
             Defaults(
                 parse_mode=ParseMode.HTML,
@@ -69,8 +79,8 @@ def build_application(settings: Settings, engine: AnsweringEngine, token: str) -
     services = Services(
         settings=settings,
         engine=engine,
-        store=AsyncThreadStore(t.state_path, t.thread_ttl_hours),
-        pool=ThreadPoolExecutor(max_workers=ENGINE_WORKERS, thread_name_prefix="citebot-engine"),
+        store=store,
+        pool=FairPool(ENGINE_WORKERS),
     )
     application.bot_data["citebot"] = services
     register(application, services)
@@ -87,7 +97,16 @@ def _services(application: Application) -> Services:
 
 
 async def _post_init(application: Application) -> None:
-    settings = _services(application).settings
+    services = _services(application)
+    settings = services.settings
+    store = services.store
+    # Before any update arrives: update ids older than Telegram's memory must not block new ones.
+    await store.call(store.sync.purge)
+    queue = application.update_queue
+    if isinstance(queue, JournaledQueue):
+        task = asyncio.create_task(replay_unfinished(queue, store, application.bot))
+        services.background.add(task)  # type: ignore[arg-type]
+        task.add_done_callback(services.background.discard)  # type: ignore[arg-type]
     try:
         await application.bot.set_my_commands(COMMANDS)
         for admin in settings.telegram.admin_users:
@@ -124,7 +143,7 @@ async def _post_shutdown(application: Application) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     services = _services(application)
-    services.pool.shutdown(wait=True, cancel_futures=True)
+    services.pool.shutdown()
     services.store.close()
 
 

@@ -72,13 +72,21 @@ class Commands:
             context.bot, message, "Done: your next question starts a new conversation."
         )
 
+    async def on_unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A command the bot does not have (private chats only: in groups it is another bot's)."""
+        if update.message:
+            await reply_html(
+                context.bot, update.message, "I don't know that command. /help lists mine."
+            )
+
     async def on_sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/sources: how many articles, the latest ones, when the index was built."""
         message = update.message
         if message is None:
             return
-        stats = await self._services.run(self._services.engine.stats)
-        latest = await self._services.run(self._services.engine.latest_articles, 5)
+        run, key = self._services.run, message.chat_id
+        stats = await run(self._services.engine.stats, key=key)
+        latest = await run(self._services.engine.latest_articles, 5, key=key)
         lines = [
             f"<b>{_count(stats.articles, 'article')}</b>, {_count(stats.paragraphs, 'paragraph')}; "
             f"index built {escape(_when(stats.built_at))}."

@@ -6,7 +6,7 @@ import logging
 
 from telegram import ReplyParameters, Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Conflict, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -18,8 +18,9 @@ from telegram.ext import (
     filters,
 )
 
+from bot.telegram.addressing import sent_by_bot
 from bot.telegram.commands import Commands
-from bot.telegram.messaging import reply_html
+from bot.telegram.messaging import not_modified, reply_html, undeliverable
 from bot.telegram.questions import QuestionHandlers
 from bot.telegram.services import Services
 from bot.telegram.source_buttons import SourceButtons
@@ -38,7 +39,14 @@ def register(application: Application, services: Services) -> None:
     allowed = frozenset(services.settings.telegram.allowed_chats)
 
     async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Stop updates from chats outside the allow-list (when one is configured)."""
+        """Stop everything but new messages from people and button presses, and updates from
+        chats outside the allow-list (when one is configured)."""
+        if update.message is None and update.callback_query is None:
+            # Edits, channel posts...: the bot asks Telegram for none of them, but a Bot API
+            # server may send them anyway; an edited "/ask" must not be answered twice.
+            raise ApplicationHandlerStop
+        if update.message is not None and sent_by_bot(update.message):
+            raise ApplicationHandlerStop
         chat = update.effective_chat
         if not allowed or (chat is not None and chat.id in allowed):
             return
@@ -55,6 +63,8 @@ def register(application: Application, services: Services) -> None:
     application.add_handler(CommandHandler("new", commands.on_new))
     application.add_handler(CommandHandler("sources", commands.on_sources))
     application.add_handler(CommandHandler("stats", commands.on_stats))
+    unknown = filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE
+    application.add_handler(MessageHandler(unknown, commands.on_unknown))
     text_messages = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND
     application.add_handler(MessageHandler(text_messages, questions.on_text))
     application.add_handler(CallbackQueryHandler(sources.on_button))
@@ -68,9 +78,27 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id
         chat = update.effective_chat.id if update.effective_chat else None
         user = update.effective_user.id if update.effective_user else None
-    log.error(
-        "error handling update %s (chat %s, user %s)", update_id, chat, user, exc_info=context.error
-    )
+    error = context.error
+    if update is None and isinstance(error, TelegramError):
+        # Fetching updates failed; python-telegram-bot retries with a growing pause.
+        if isinstance(error, Conflict):
+            log.warning(
+                "another process is fetching this bot's updates (409 Conflict): "
+                "run one citebot serve per token; retrying"
+            )
+        else:
+            log.warning("fetching updates failed, retrying: %s", error)
+        return
+    where = f"update {update_id} (chat {chat}, user {user})"
+    if error is not None and (undeliverable(error) or not_modified(error)):
+        # Kicked, blocked, chat gone: expected in a bot's life, and nobody to tell.
+        log.warning("%s: cannot write to the chat: %s", where, error)
+        return
+    if isinstance(error, NetworkError) and not isinstance(error, BadRequest):
+        # Telegram unreachable even after retries: one line, the traceback says nothing more.
+        log.warning("%s: Telegram unreachable: %s", where, error)
+    else:
+        log.error("error handling %s", where, exc_info=error)
     if not isinstance(update, Update):
         return
     try:

@@ -1,8 +1,11 @@
-"""Logging for the bot: quiet HTTP client loggers and a filter that keeps the token out of logs."""
+"""Logging for the bot: quiet HTTP client loggers, and the token kept out of every log line and
+everything the process prints (httpx logs request URLs, which contain it)."""
 
 from __future__ import annotations
 
 import logging
+import sys
+from typing import Any, TextIO
 
 REDACTED = "<token>"
 
@@ -35,14 +38,41 @@ class TokenRedactingFilter(logging.Filter):
         return True
 
 
-def protect_token(token: str) -> None:
-    """Silence the URL-logging HTTP clients and redact ``token`` from every log handler."""
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    redactor = TokenRedactingFilter(token)
+class RedactingStream:
+    """A text stream that writes through to ``stream`` with the token replaced: for what reaches
+    stdout or stderr outside logging (an uncaught exception's traceback, warnings)."""
+
+    def __init__(self, stream: TextIO, token: str) -> None:
+        self._stream = stream
+        self._token = token
+
+    def write(self, text: str) -> int:
+        """Write ``text`` without the token."""
+        return self._stream.write(text.replace(self._token, REDACTED) if self._token else text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def protect_token(token: str, debug: bool = False) -> None:
+    """Redact ``token`` from every log handler and from stdout and stderr. The URL-logging HTTP
+    clients stay quiet unless ``debug`` (then every Bot API request is logged, token redacted)."""
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.WARNING)
+    if debug:
+        root.setLevel(logging.DEBUG)
+        logging.getLogger("httpx").setLevel(logging.DEBUG)
+        logging.getLogger("httpcore").setLevel(logging.INFO)  # connection-level noise
+    else:
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    if token:
+        if not isinstance(sys.stdout, RedactingStream):
+            sys.stdout = RedactingStream(sys.stdout, token)  # type: ignore[assignment]
+        if not isinstance(sys.stderr, RedactingStream):
+            sys.stderr = RedactingStream(sys.stderr, token)  # type: ignore[assignment]
+    redactor = TokenRedactingFilter(token)
     for handler in root.handlers:
         handler.addFilter(redactor)
     # Records logged directly through handlers of other loggers pass their own filters.

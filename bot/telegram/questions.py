@@ -16,6 +16,7 @@ from telegram.ext import ContextTypes
 from bot.models import Conversation, Reply
 from bot.telegram import buttons
 from bot.telegram.addressing import (
+    asker,
     command_argument,
     group_question,
     private_question,
@@ -23,7 +24,7 @@ from bot.telegram.addressing import (
 )
 from bot.telegram.html_render import render_answer, source_refs
 from bot.telegram.limits import QuestionLimiter
-from bot.telegram.messaging import reply_html, send_html, topic_of, typing
+from bot.telegram.messaging import Typing, reply_html, send_html, topic_of
 from bot.telegram.services import Services
 from bot.telegram.threads import StoredThread
 
@@ -62,6 +63,7 @@ class QuestionHandlers:
         self._store = services.store
         self._limiter = QuestionLimiter(services.settings.telegram.questions_per_minute)
         self._locks = KeyedLocks()
+        self._typing = Typing(services.background)
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A text message: a question in private chats; in groups only when addressed to the bot."""
@@ -109,7 +111,7 @@ class QuestionHandlers:
         if not question:
             await reply_html(context.bot, message, ASK_HOW)
             return
-        user_id = message.from_user.id if message.from_user else message.chat_id
+        user_id = asker(message)
         wait = self._limiter.wait_seconds(user_id)
         if wait:
             if self._limiter.should_tell(user_id):
@@ -151,9 +153,10 @@ class QuestionHandlers:
     ) -> Reply:
         """Ask the engine with the thread's history, remember the turn and send the answer."""
         conversation = thread.conversation if thread else Conversation()
-        background = self._services.background
-        async with typing(context.bot, message.chat_id, topic_of(message), background):
-            reply = await self._services.run(self._services.engine.ask, question, conversation)
+        async with self._typing.shown(context.bot, message.chat_id, topic_of(message)):
+            reply = await self._services.run(
+                self._services.engine.ask, question, conversation, key=asker(message)
+            )
         await self._deliver(context, message, thread, reply)
         return reply
 

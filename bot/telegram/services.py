@@ -1,15 +1,15 @@
-"""What the handlers share: settings, the engine and its worker pool, the thread store."""
+"""What the handlers share: settings, the engine and its fair worker pool, the thread store."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from bot.models import Conversation, Reply
 from bot.settings import Settings
+from bot.telegram.fair import FairPool
 from bot.telegram.threads import AsyncThreadStore
 
 T = TypeVar("T")
@@ -36,10 +36,11 @@ class Services:
     settings: Settings
     engine: AnsweringEngine
     store: AsyncThreadStore
-    pool: ThreadPoolExecutor
+    pool: FairPool
     # Fire-and-forget tasks (typing indicators), referenced until done so they are not collected.
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking engine call on the engine's worker pool, off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+    async def run(self, fn: Callable[..., T], *args: Any, key: Hashable = "bot") -> T:
+        """Run a blocking engine call off the event loop, in ``key``'s turn (the asking user's:
+        each user has one call running at most, and users take turns for the workers)."""
+        return await self.pool.run(key, fn, *args)

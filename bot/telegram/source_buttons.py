@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telegram import CallbackQuery, LinkPreviewOptions, Message, Update
 from telegram.constants import ParseMode
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.telegram import buttons
@@ -14,7 +15,7 @@ from bot.telegram.html_render import (
     render_paragraph,
     split_html,
 )
-from bot.telegram.messaging import send_html, topic_of
+from bot.telegram.messaging import not_modified, send_html, topic_of
 from bot.telegram.services import Services
 
 EXPIRED = "This button has expired. Ask the question again."
@@ -58,7 +59,9 @@ class SourceButtons:
                 keyboard=buttons.context_keyboard(stored.answer_id, press.index),
             )
         elif press.kind == buttons.CONTEXT:
-            sent = await self._show_context(context, query, stored.refs[press.index], topic_id)
+            sent = await self._show_context(
+                context, query, stored.refs[press.index], topic_id, query.from_user.id
+            )
             if sent is None:
                 await query.answer(GONE)
                 return
@@ -85,25 +88,31 @@ class SourceButtons:
         query: CallbackQuery,
         ref: SourceRef,
         topic_id: int,
+        user_id: int,
     ) -> list[Message] | None:
         """Replace the paragraph message by the paragraph with its neighbours."""
         run, paragraph = self._services.run, self._services.engine.paragraph
-        if await run(paragraph, ref.article_id, ref.paragraph) is None:
+        if await run(paragraph, ref.article_id, ref.paragraph, key=user_id) is None:
             return None
-        before = await run(paragraph, ref.article_id, ref.paragraph - 1)
-        after = await run(paragraph, ref.article_id, ref.paragraph + 1)
+        before = await run(paragraph, ref.article_id, ref.paragraph - 1, key=user_id)
+        after = await run(paragraph, ref.article_id, ref.paragraph + 1, key=user_id)
         chunks = split_html(
             render_context(ref, before.text if before else None, after.text if after else None)
         )
         message = query.message
         sent: list[Message] = []
         if isinstance(message, Message):
-            edited = await query.edit_message_text(
-                chunks[0],
-                parse_mode=ParseMode.HTML,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-                reply_markup=None,
-            )
+            try:
+                edited = await query.edit_message_text(
+                    chunks[0],
+                    parse_mode=ParseMode.HTML,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                    reply_markup=None,
+                )
+            except BadRequest as exc:
+                if not not_modified(exc):  # a second press: the context is already shown
+                    raise
+                return []
             if isinstance(edited, Message):
                 sent.append(edited)
             chunks = chunks[1:]

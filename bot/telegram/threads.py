@@ -1,4 +1,5 @@
-"""SQLite state of the Telegram bot: conversation threads, the answers' sources, question stats.
+"""SQLite state of the Telegram bot: conversation threads, the answers' sources, question stats
+and the journal of received updates.
 
 Telegram delivers only one level of ``reply_to_message``, so the bot remembers which thread every
 question and answer message belongs to. All access goes through one worker thread (the way
@@ -60,7 +61,17 @@ CREATE TABLE IF NOT EXISTS questions (
     seconds REAL NOT NULL,
     abstained INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS updates (
+    update_id INTEGER PRIMARY KEY,
+    payload TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    received_at REAL NOT NULL
+);
 """
+
+# Telegram keeps an undelivered update for 24 hours, so a handled update id older than this can
+# never come back; after a week of silence Telegram may even reuse ids, so they must be dropped.
+UPDATE_MEMORY_SECONDS = 48 * 3600.0
 
 # /stats percentiles look at this many recent questions.
 STATS_WINDOW = 1000
@@ -340,11 +351,50 @@ class ThreadStore:
             since=since,
         )
 
+    def claim_update(self, update_id: int, payload: str) -> bool:
+        """Journal an update before Telegram learns the bot has it; False if it was seen before
+        (a redelivery after a crash or a lost offset), so it must not be handled again."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO updates (update_id, payload, received_at) VALUES (?, ?, ?)",
+            (update_id, payload, self._clock()),
+        )
+        return cursor.rowcount > 0
+
+    def finish_update(self, update_id: int) -> None:
+        """Mark an update handled: it is never handled again, and its content is dropped."""
+        self._db.execute(
+            "UPDATE updates SET payload = NULL WHERE update_id = ?", (update_id,)
+        )
+
+    def unfinished_updates(self, max_attempts: int) -> tuple[list[tuple[int, str]], list[int]]:
+        """Updates journaled but never handled (the bot died first), to handle now, oldest
+        first; and those already retried ``max_attempts`` times, which are given up."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            rows = self._db.execute(
+                "SELECT update_id, payload, attempts FROM updates WHERE payload IS NOT NULL"
+                " ORDER BY update_id"
+            ).fetchall()
+            retry = [(u, p) for u, p, a in rows if a < max_attempts]
+            given_up = [u for u, _, a in rows if a >= max_attempts]
+            self._db.executemany(
+                "UPDATE updates SET attempts = attempts + 1 WHERE update_id = ?",
+                [(u,) for u, _ in retry],
+            )
+            self._db.executemany(
+                "UPDATE updates SET payload = NULL WHERE update_id = ?", [(u,) for u in given_up]
+            )
+        return retry, given_up
+
     def purge(self) -> int:
         """Delete expired threads and answers; returns how many threads went."""
         cutoff = self._fresh_after()
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "DELETE FROM updates WHERE received_at < ?",
+                (self._clock() - UPDATE_MEMORY_SECONDS,),
+            )
             gone = [
                 r[0]
                 for r in self._db.execute(
