@@ -118,7 +118,8 @@ def test_sqlite_overwritten_with_garbage_of_the_same_size(root: Path, embedder: 
     generation = _generation(root)
     for name in _sqlite_files(generation):
         path = generation / name
-        path.write_bytes(b"\xde\xad\xbe\xef" * (path.stat().st_size // 4) + b"\x00" * (path.stat().st_size % 4))
+        size = path.stat().st_size
+        path.write_bytes((b"\xde\xad\xbe\xef" * size)[:size])
         with pytest.raises(IndexCorrupt) as caught:
             open_knowledge_base(_settings(root), embedder)
         _one_line_naming(caught.value, str(path))
@@ -250,7 +251,8 @@ def test_cli_reports_one_line_and_fails(
     assert code == 1, captured
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
-    assert captured.err.startswith("citebot: ") and str(path) in captured.err and FIX in captured.err
+    assert captured.err.startswith("citebot: ")
+    assert str(path) in captured.err and FIX in captured.err
 
 
 @pytest.mark.parametrize("current", ["missing generation", "garbage"])
@@ -277,7 +279,9 @@ def test_reader_keeps_the_good_generation_when_a_newer_one_is_corrupt(
     edited = json.loads(json.dumps(CORPUS["bread"]))
     edited["paragraphs"][0] = "Rye bread keeps for a week because rye flour holds more water."
     sources = write_corpus(tmp_path / "b", {**CORPUS, "bread": edited})
-    build_settings = KnowledgeBaseSettings(index=IndexSettings(path=str(root), sources=(str(sources),)))
+    build_settings = KnowledgeBaseSettings(
+        index=IndexSettings(path=str(root), sources=(str(sources),))
+    )
     build_index(build_settings, embedder=embedder)
     damaged = _corrupt_a_file(_generation(root))
 
@@ -311,7 +315,8 @@ def test_corrupt_embedding_cache_is_named_and_clean_cache_repairs_it(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(cache) in err and "rebuild --clean-cache" in err
     # The fix the message names works although SQLite cannot open the file to empty it.
-    assert main(["index", "rebuild", "--clean-cache", "--json", "--index", str(root), str(sources)]) == 0
+    rebuild = ["index", "rebuild", "--clean-cache", "--json", "--index", str(root), str(sources)]
+    assert main(rebuild) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["articles"] == len(CORPUS) and summary["embedded"] == summary["paragraphs"]
     assert open_knowledge_base(_settings(root), embedder).search(QUERY, 1)[0].article_id == "bread"

@@ -113,7 +113,8 @@ KILL_POINTS = (
     KillPoint("generation writing starts", ("index.build:write_generation",)),
     KillPoint("SQLite schema written, no rows", ("index.store:migrate",), after=True,
               leaves_temporaries=True),
-    KillPoint("first vector file written", ("index.store:write_table", "index.store:_flat_ip_index"),
+    KillPoint("first vector file written",
+              ("index.store:write_table", "index.store:_flat_ip_index"),
               nth=2, leaves_temporaries=True),
     KillPoint("vector search index half written",
               ("index.store:_write_search_index", "index.store:_flat_ip_index"), nth=2,
@@ -196,6 +197,16 @@ def _wait(pid: int, timeout: float = CHILD_TIMEOUT) -> int:
     pytest.fail(f"child {pid} did not finish within {timeout} s")
 
 
+@pytest.fixture(scope="module")
+def fork_safe(embedder: Embedder) -> Embedder:
+    """The session's model if it is torch; an ONNX Runtime session's threads do not survive fork."""
+    if embedder.backend == "torch":
+        return embedder
+    model = Embedder(backend="torch")
+    model.embed_passages(["load the model"])
+    return model
+
+
 @dataclass(frozen=True)
 class Baseline:
     base_index: Path  # the index built from CORPUS, copied for each case
@@ -205,7 +216,8 @@ class Baseline:
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Baseline:
+def baseline(tmp_path_factory: pytest.TempPathFactory, fork_safe: Embedder) -> Baseline:
+    embedder = fork_safe
     top = tmp_path_factory.mktemp("crash")
     base = _settings(top / "base-index", write_corpus(top / "base"))
     build_index(base, embedder=embedder)
@@ -226,8 +238,9 @@ def index_copy(tmp_path: Path, baseline: Baseline) -> Iterator[KnowledgeBaseSett
 
 @pytest.mark.parametrize("point", KILL_POINTS, ids=[p.name for p in KILL_POINTS])
 def test_kill_9_during_a_build(
-    point: KillPoint, baseline: Baseline, index_copy: KnowledgeBaseSettings, embedder: Embedder
+    point: KillPoint, baseline: Baseline, index_copy: KnowledgeBaseSettings, fork_safe: Embedder
 ) -> None:
+    embedder = fork_safe
     settings = index_copy
     root = Path(settings.index.path)
     serving = read_current(root)
@@ -263,11 +276,12 @@ def test_kill_9_during_a_build(
 
 
 def test_a_second_build_refuses_while_one_runs(
-    index_copy: KnowledgeBaseSettings, baseline: Baseline, embedder: Embedder,
+    index_copy: KnowledgeBaseSettings, baseline: Baseline, fork_safe: Embedder,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from bot.cli import main
 
+    embedder = fork_safe
     root = Path(index_copy.index.path)
     ready_read, ready_write = os.pipe()
 

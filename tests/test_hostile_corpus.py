@@ -48,7 +48,8 @@ def hostile(tmp_path: Path) -> Path:
     """The fixtures plus the files that are made at test time."""
     corpus = tmp_path / "corpus"
     shutil.copytree(FIXTURES, corpus)
-    (corpus / "photo.html").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8)
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8
+    (corpus / "photo.html").write_bytes(png)
     # No NUL byte at all, so only the share of control characters gives it away.
     (corpus / "noise.txt").write_bytes(bytes(b for b in range(1, 32) if b not in (9, 10, 13)) * 64)
     (corpus / "empty.md").write_bytes(b"")
@@ -127,7 +128,8 @@ def test_size_limit_is_configurable(tmp_path: Path) -> None:
     assert small.documents == () and "over the" in small.skipped[0].reason
     assert "[index] max_file_mb" in small.skipped[0].reason
     for limit in (size_mb * 2, 0):  # 0 means no limit
-        assert [d.article_id for d in load_paths([tmp_path], max_file_mb=limit).documents] == ["tides"]
+        loaded = load_paths([tmp_path], max_file_mb=limit)
+        assert [d.article_id for d in loaded.documents] == ["tides"]
 
 
 @pytest.fixture
@@ -145,7 +147,8 @@ def _load_as_unprivileged(folder: Path) -> dict[str, object]:
     """``load_paths`` run by a user that file permissions apply to (root ignores them)."""
     if os.geteuid() != 0:
         result = load_paths([folder])
-        return {"ids": [d.article_id for d in result.documents], "skipped": _reasons(result.skipped)}
+        return {"ids": [d.article_id for d in result.documents],
+                "skipped": _reasons(result.skipped)}
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
@@ -185,7 +188,9 @@ def test_unreadable_file_is_skipped_even_as_root(world_readable_dir: Path) -> No
     assert loaded["skipped"] == {"secret.txt": "cannot read: Permission denied"}
 
 
-def test_a_paragraph_of_100000_characters_is_cut_by_tokens(tmp_path: Path, embedder: Embedder) -> None:
+def test_a_paragraph_of_100000_characters_is_cut_by_tokens(
+    tmp_path: Path, embedder: Embedder
+) -> None:
     words = " ".join(f"token{i % 977}" for i in range(12_000))[:100_000]
     blob = "QUJD" * 25_000  # one 100,000-character "word" (base64 without line breaks)
     (tmp_path / "run-on.txt").write_text("Run on\n\n" + words, encoding="utf-8")
