@@ -1,41 +1,93 @@
 """citebot's knowledge base: build an index of articles and search it.
 
-Importing this package is cheap: torch, sentence-transformers and FAISS load on first use.
+Importing this package is cheap: its names load their modules on first use (PEP 562), and
+numpy, FAISS, onnxruntime and torch load only when something needs them; ``import
+index.settings`` (which the CLI needs to read its config) pulls in nothing else.
 """
 
-from index.build import build_index
-from index.embed import Embedder, EmbeddingModelError
-from index.errors import (
-    CitebotIndexError,
-    IndexCorrupt,
-    IndexLocked,
-    IndexMismatch,
-    IndexNotFound,
-    NothingIndexed,
-)
-from index.knowledge_base import KnowledgeBase, open_knowledge_base
-from index.lexical_tokens import tokenize
-from index.models import (
-    Article,
-    ArticleInfo,
-    Block,
-    BuildSummary,
-    Document,
-    Hit,
-    IndexStats,
-    LoadResult,
-    Paragraph,
-    SentenceSpan,
-    SkippedFile,
-)
-from index.sentences import sentence_spans
-from index.settings import (
-    EmbeddingSettings,
-    IndexSettings,
-    KnowledgeBaseSettings,
-    SearchSettings,
-    SplitSettings,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from index.build import build_index
+    from index.embed import Embedder, EmbeddingModelError
+    from index.errors import (
+        CitebotIndexError,
+        IndexCorrupt,
+        IndexLocked,
+        IndexMismatch,
+        IndexNotFound,
+        NothingIndexed,
+    )
+    from index.knowledge_base import KnowledgeBase, open_knowledge_base
+    from index.lexical_tokens import tokenize
+    from index.models import (
+        Article,
+        ArticleInfo,
+        Block,
+        BuildSummary,
+        Document,
+        Hit,
+        IndexStats,
+        LoadResult,
+        Paragraph,
+        SentenceSpan,
+        SkippedFile,
+    )
+    from index.sentences import sentence_spans
+    from index.settings import (
+        EmbeddingSettings,
+        IndexSettings,
+        KnowledgeBaseSettings,
+        SearchSettings,
+        SplitSettings,
+    )
+
+# Public name → the module that defines it.
+_WHERE = {
+    "build_index": "index.build",
+    "Embedder": "index.embed",
+    "EmbeddingModelError": "index.embed",
+    "CitebotIndexError": "index.errors",
+    "IndexCorrupt": "index.errors",
+    "IndexLocked": "index.errors",
+    "IndexMismatch": "index.errors",
+    "IndexNotFound": "index.errors",
+    "NothingIndexed": "index.errors",
+    "KnowledgeBase": "index.knowledge_base",
+    "open_knowledge_base": "index.knowledge_base",
+    "tokenize": "index.lexical_tokens",
+    "Article": "index.models",
+    "ArticleInfo": "index.models",
+    "Block": "index.models",
+    "BuildSummary": "index.models",
+    "Document": "index.models",
+    "Hit": "index.models",
+    "IndexStats": "index.models",
+    "LoadResult": "index.models",
+    "Paragraph": "index.models",
+    "SentenceSpan": "index.models",
+    "SkippedFile": "index.models",
+    "sentence_spans": "index.sentences",
+    "EmbeddingSettings": "index.settings",
+    "IndexSettings": "index.settings",
+    "KnowledgeBaseSettings": "index.settings",
+    "SearchSettings": "index.settings",
+    "SplitSettings": "index.settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name's module on first use."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'index' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Article",
