@@ -7,10 +7,12 @@ import dataclasses
 import json
 import sys
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings
-from index import BuildSummary, IndexStats, build_index, open_knowledge_base
+
+if TYPE_CHECKING:  # the index loads numpy and more: only when a command runs
+    from index import BuildSummary, IndexStats
 
 _PREVIEW_CHARS = 320
 
@@ -95,6 +97,8 @@ def _print_summary(summary: BuildSummary) -> None:
 
 
 def _build(args: argparse.Namespace, settings: Settings) -> int:
+    from index import build_index
+
     summary = build_index(
         settings.knowledge_base,
         args.paths or None,
@@ -140,6 +144,8 @@ def _print_stats(stats: IndexStats) -> None:
 
 
 def _stats(args: argparse.Namespace, settings: Settings) -> int:
+    from index import open_knowledge_base
+
     stats = open_knowledge_base(settings.knowledge_base).stats()
     if args.json:
         print(json.dumps(dataclasses.asdict(stats), ensure_ascii=False))
@@ -149,6 +155,8 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
+    from index import open_knowledge_base
+
     hits = open_knowledge_base(settings.knowledge_base).search(args.query, args.k)
     if args.json:
         results = [

@@ -71,21 +71,24 @@ def test_tokens_and_limits(embedder: Embedder) -> None:
 def test_model_id_and_dimensions_come_from_the_files_without_torch() -> None:
     code = (
         "import sys; from index.embed import Embedder; e = Embedder(); "
-        "print(e.model_id, e.dimensions); "
+        "print(e.model_id, e.dimensions, e.max_tokens, e.count_tokens('owl ' * 300)); "
         "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert out[0].startswith(f"{PACKAGED_MODEL}:384:") and out[1] == "384"
+    assert out[0].startswith(f"{PACKAGED_MODEL}:384:") and out[1:] == ["384", "254", "300"]
     assert out[0] == Embedder().model_id  # stable between processes
 
 
 def test_importing_the_package_and_cli_stays_light() -> None:
     code = (
-        "import sys, index, bot.cli, bot.cli_index; "
-        "heavy = [m for m in ('torch', 'sentence_transformers', 'faiss', 'bm25s') if m in sys.modules]; "
-        "assert not heavy, heavy"
+        "import sys, index, bot.cli, bot.cli_index, bot.cli_answer; "
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'faiss', 'bm25s', 'onnxruntime', "
+        "'tokenizers', 'numpy') if m in sys.modules]; "
+        "assert not heavy, heavy; "
+        "from index import Embedder, open_knowledge_base; "
+        "assert 'torch' not in sys.modules and 'onnxruntime' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
@@ -127,11 +130,33 @@ def test_packaged_name_resolves_to_its_folder() -> None:
     assert resolve_model("some-org/some-model") == "some-org/some-model"
 
 
-def test_from_settings_passes_everything_through() -> None:
-    settings = EmbeddingSettings(batch_size=7, query_prefix="q: ", passage_prefix="p: ")
+def test_from_settings_passes_everything_through(tmp_path: Path) -> None:
+    settings = EmbeddingSettings(
+        backend="onnx", batch_size=7, query_prefix="q: ", passage_prefix="p: ",
+        cache_dir=str(tmp_path), threads=3,
+    )
     made = Embedder.from_settings(settings)
     assert (made.batch_size, made.query_prefix, made.passage_prefix) == (7, "q: ", "p: ")
+    assert (made.backend, made.cache_dir, made.threads) == ("onnx", tmp_path, 3)
     assert made.passage_input_version == PASSAGE_INPUT_VERSION
+
+
+def test_auto_backend_settles_once(tmp_path: Path) -> None:
+    auto = Embedder(backend="auto", cache_dir=str(tmp_path))
+    auto.use_index_backend("torch")
+    assert auto.backend == "torch" and auto.requested_backend == "auto"
+    auto.use_index_backend("onnx-int8")  # a process keeps the backend it settled on
+    assert auto.backend == "torch"
+    explicit = Embedder(backend="onnx")
+    explicit.use_index_backend("torch")  # an explicit backend is never overridden
+    assert explicit.backend == "onnx"
+
+
+def test_default_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert Embedder(backend="onnx").cache_dir == tmp_path / "citebot"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert Embedder(backend="onnx").cache_dir == Path.home() / ".cache" / "citebot"
 
 
 def test_passage_input_is_the_paragraph_text() -> None:
