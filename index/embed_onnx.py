@@ -194,6 +194,19 @@ def ensure_export(
     target = export_dir(cache_dir, model_id, backend)
     if _complete(target):
         return target / _MODEL_FILE
+    try:
+        return _export_locked(spec, model_id, backend, cache_dir, target, reference)
+    except OSError as exc:
+        raise OnnxExportError(
+            f"cannot write the ONNX export to {target.parent} ({exc.strerror or exc}); "
+            "set [embedding] cache_dir to a writable folder"
+        ) from None
+
+
+def _export_locked(
+    spec: FolderSpec, model_id: str, backend: str, cache_dir: Path, target: Path,
+    reference: TorchEncoder | None,
+) -> Path:
     with _export_lock(target):
         if _complete(target):  # another process finished it while this one waited
             return target / _MODEL_FILE

@@ -263,3 +263,12 @@ def test_serving_from_the_export_cache_never_imports_torch(
     )
     assert done.returncode == 0, done.stderr
     assert "lemmings" in done.stdout and "Sourdough" in done.stdout
+
+
+def test_unwritable_export_cache_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.raises(EmbeddingModelError) as caught:
+        Embedder(backend="onnx", cache_dir=str(blocker)).embed_queries(["owls"])
+    message = str(caught.value)
+    assert "\n" not in message and "cache_dir" in message and "not-a-folder" in message
