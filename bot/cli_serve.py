@@ -50,6 +50,9 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     protect_token(token, debug=getattr(args, "debug", False))
 
     from bot.telegram import ServeError, build_application, check_mode, run
+    from bot.telegram.app import check_bot_api
+
+    from telegram.error import InvalidToken, TelegramError
 
     try:
         check_mode(settings.telegram)
@@ -57,9 +60,25 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"citebot: {exc}", file=sys.stderr)
         return 2
 
-    from bot.engine import Engine
+    def refused(exc: TelegramError) -> int:
+        if isinstance(exc, InvalidToken):
+            env = settings.telegram.token_env
+            print(
+                f"citebot: Telegram rejected the token in {env}; check it with @BotFather",
+                file=sys.stderr,
+            )
+        else:
+            detail = str(exc).replace(token, "<token>")
+            print(f"citebot: cannot reach the Telegram Bot API: {detail}", file=sys.stderr)
+        return 1
 
-    from telegram.error import InvalidToken, TelegramError
+    try:
+        # Before the models load: a wrong token or an unreachable API is reported in a second.
+        check_bot_api(settings.telegram, token)
+    except TelegramError as exc:
+        return refused(exc)
+
+    from bot.engine import Engine
 
     engine = Engine.open(settings)
     # The models load on the first question; load them now so no user waits for that.
@@ -68,15 +87,6 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     application = build_application(settings, engine, token)
     try:
         run(application, settings, token)
-    except InvalidToken:
-        env = settings.telegram.token_env
-        print(
-            f"citebot: Telegram rejected the token in {env}; check it with @BotFather",
-            file=sys.stderr,
-        )
-        return 1
     except TelegramError as exc:
-        detail = str(exc).replace(token, "<token>")
-        print(f"citebot: cannot reach the Telegram Bot API: {detail}", file=sys.stderr)
-        return 1
+        return refused(exc)
     return 0

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fake_bot_api import REPO
+from bot.telegram.logs import REDACTED
+from fake_bot_api import REPO, FakeBotApi
 
 
 def _serve(
@@ -51,3 +52,28 @@ def test_unknown_mode_is_rejected(tmp_path: Path) -> None:
     done = _serve(tmp_path, '[telegram]\nmode = "push"\n', token="1:x")
     assert done.returncode != 0 and "polling" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_api_is_reported_before_the_models_load_without_the_token(
+    tmp_path: Path,
+) -> None:
+    with FakeBotApi() as api:
+        api.garble_next("getMe")  # a proxy's error page quoting the URL, token included
+        config = f'[telegram]\nbase_url = "{api.base_url}"\n'
+        done = _serve(tmp_path, config, token=api.token)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]  # one line
+    assert done.stderr.startswith("citebot: cannot reach the Telegram Bot API: Bad Gateway")
+    assert f"/bot{REDACTED}/getMe" in done.stderr
+    assert api.token not in done.stderr + done.stdout
+
+
+def test_a_rejected_token_is_reported_before_the_models_load(tmp_path: Path) -> None:
+    with FakeBotApi() as api:
+        config = f'[telegram]\nbase_url = "{api.base_url}"\n'
+        done = _serve(tmp_path, config, token="4242:not-the-right-one")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "citebot: Telegram rejected the token in TELEGRAM_BOT_TOKEN; check it with @BotFather"
+    )
+    assert "not-the-right-one" not in done.stderr + done.stdout

@@ -9,10 +9,11 @@ import importlib.util
 import logging
 from urllib.parse import urlparse
 
-from telegram import BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
+from telegram import Bot, BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
+from telegram.request import HTTPXRequest
 
 from bot.settings import Settings, TelegramSettings
 from bot.telegram.fair import FairPool
@@ -145,6 +146,26 @@ async def _post_shutdown(application: Application) -> None:
     services = _services(application)
     services.pool.shutdown()
     services.store.close()
+
+
+def check_bot_api(t: TelegramSettings, token: str) -> str:
+    """The bot's username, asking the Bot API (getMe); raises InvalidToken for a token Telegram
+    rejects and another TelegramError when the API cannot be reached."""
+
+    async def get_me() -> str:
+        bot = Bot(
+            token,
+            base_url=t.base_url or "https://api.telegram.org/bot",
+            base_file_url=t.base_file_url or "https://api.telegram.org/file/bot",
+            request=HTTPXRequest(
+                connect_timeout=t.request_timeout_seconds,
+                read_timeout=t.request_timeout_seconds,
+            ),
+        )
+        async with bot:
+            return bot.username
+
+    return asyncio.run(get_me())
 
 
 def webhook_secret(token: str) -> str:

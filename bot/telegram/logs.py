@@ -54,6 +54,26 @@ class RedactingStream:
         return getattr(self._stream, name)
 
 
+class UnparsableReplyFilter(logging.Filter):
+    """python-telegram-bot logs an error with a traceback when the Bot API answers with something
+    that is not JSON (a proxy's error page); the bot reports the resulting error in one line, so
+    this record becomes a detail for ``-v``: INFO, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Demote the record in place; drop it below the configured level."""
+        if record.name.startswith("telegram.request") and str(record.msg).startswith(
+            "Can not load invalid JSON data"
+        ):
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return logging.getLogger().isEnabledFor(logging.INFO)
+        return True
+
+
+_UNPARSABLE = UnparsableReplyFilter()
+
+
 def protect_token(token: str, debug: bool = False) -> None:
     """Redact ``token`` from every log handler and from stdout and stderr. The URL-logging HTTP
     clients stay quiet unless ``debug`` (then every Bot API request is logged, token redacted)."""
@@ -74,6 +94,7 @@ def protect_token(token: str, debug: bool = False) -> None:
             sys.stderr = RedactingStream(sys.stderr, token)  # type: ignore[assignment]
     redactor = TokenRedactingFilter(token)
     for handler in root.handlers:
+        handler.addFilter(_UNPARSABLE)
         handler.addFilter(redactor)
     # Records logged directly through handlers of other loggers pass their own filters.
     for logger in logging.Logger.manager.loggerDict.values():

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
@@ -22,6 +22,9 @@ TYPING_EVERY = 4.5
 # Answers faster than this need no "typing…": every chat action counts against Telegram's
 # per-chat message rate (one a second in private chats, 20 a minute in groups) and delays answers.
 TYPING_AFTER = 1.0
+# With more questions than this being answered at once, no "typing…" at all: chat actions would
+# spend the 30 messages a second Telegram allows a bot, which the answers need.
+BUSY_QUESTIONS = 20
 # Pauses before sending a message again after a network fault, a 5xx or a timeout. A timed-out
 # message may have arrived after all; a rare duplicate beats an answer that never comes.
 SEND_RETRY_PAUSES = (0.5, 2.0)
@@ -99,8 +102,11 @@ async def reply_html(bot: Bot, message: Message, html: str) -> list[Message]:
 class Typing:
     """"typing…" indicators: one per chat (and topic) however many questions it waits for."""
 
-    def __init__(self, background: set[asyncio.Task[None]]) -> None:
+    def __init__(
+        self, background: set[asyncio.Task[None]], busy: Callable[[], bool] = lambda: False
+    ) -> None:
         self._background = background
+        self._busy = busy
         self._waiting: Counter[Hashable] = Counter()
         self._done: dict[Hashable, asyncio.Event] = {}
 
@@ -112,7 +118,7 @@ class Typing:
         if key not in self._done:
             done = self._done[key] = asyncio.Event()
             # Not cancelled at the end, which would cut a request off mid-flight: it stops itself.
-            task = asyncio.create_task(_keep_typing(bot, chat_id, topic_id, done))
+            task = asyncio.create_task(_keep_typing(bot, chat_id, topic_id, done, self._busy))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         try:
@@ -124,13 +130,18 @@ class Typing:
                 self._done.pop(key).set()
 
 
-async def _keep_typing(bot: Bot, chat_id: int, topic_id: int, done: asyncio.Event) -> None:
+async def _keep_typing(
+    bot: Bot, chat_id: int, topic_id: int, done: asyncio.Event, busy: Callable[[], bool]
+) -> None:
     pause = TYPING_AFTER
     while True:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), pause)
         if done.is_set():
             return
+        if busy():
+            pause = TYPING_AFTER
+            continue
         try:
             await bot.send_chat_action(
                 chat_id, ChatAction.TYPING, message_thread_id=topic_id or None

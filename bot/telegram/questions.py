@@ -24,7 +24,7 @@ from bot.telegram.addressing import (
 )
 from bot.telegram.html_render import render_answer, source_refs
 from bot.telegram.limits import QuestionLimiter
-from bot.telegram.messaging import Typing, reply_html, send_html, topic_of
+from bot.telegram.messaging import BUSY_QUESTIONS, Typing, reply_html, send_html, topic_of
 from bot.telegram.services import Services
 from bot.telegram.threads import StoredThread
 
@@ -63,7 +63,8 @@ class QuestionHandlers:
         self._store = services.store
         self._limiter = QuestionLimiter(services.settings.telegram.questions_per_minute)
         self._locks = KeyedLocks()
-        self._typing = Typing(services.background)
+        self._answering = 0  # questions past the rate limit, not yet answered
+        self._typing = Typing(services.background, lambda: self._answering > BUSY_QUESTIONS)
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A text message: a question in private chats; in groups only when addressed to the bot."""
@@ -121,21 +122,11 @@ class QuestionHandlers:
                     f"You're asking faster than I can answer. Please ask again in {wait} s.",
                 )
             return
-        # Questions of one thread are answered in order, so each sees the turn before it.
-        if message.chat.type == ChatType.PRIVATE:
-            async with self._locks.hold(("chat", message.chat_id)):
-                thread = await self._thread_for(message)
-                reply = await self._answer_in_thread(context, message, question, thread)
-        else:
-            thread = await self._thread_for(message)
-            if thread is None:
-                reply = await self._answer_in_thread(context, message, question, None)
-            else:
-                async with self._locks.hold(("thread", thread.thread_id)):
-                    # Re-read: a question answered while this one waited changed the conversation.
-                    latest = await self._store.call(self._store.sync.thread, thread.thread_id)
-                    thread = latest or thread
-                    reply = await self._answer_in_thread(context, message, question, thread)
+        self._answering += 1
+        try:
+            reply = await self._answer_in_order(context, message, question)
+        finally:
+            self._answering -= 1
         answer = reply.answer
         seconds = time.perf_counter() - started
         await self._store.call(self._store.sync.log_question, seconds, answer.abstained)
@@ -143,6 +134,22 @@ class QuestionHandlers:
             "answered chat=%s abstained=%s citations=%d in %.2fs",
             message.chat_id, answer.abstained, len(answer.citations), seconds,
         )
+
+    async def _answer_in_order(
+        self, context: ContextTypes.DEFAULT_TYPE, message: Message, question: str
+    ) -> Reply:
+        """Questions of one thread are answered in order, so each sees the turn before it."""
+        if message.chat.type == ChatType.PRIVATE:
+            async with self._locks.hold(("chat", message.chat_id)):
+                thread = await self._thread_for(message)
+                return await self._answer_in_thread(context, message, question, thread)
+        thread = await self._thread_for(message)
+        if thread is None:
+            return await self._answer_in_thread(context, message, question, None)
+        async with self._locks.hold(("thread", thread.thread_id)):
+            # Re-read: a question answered while this one waited changed the conversation.
+            latest = await self._store.call(self._store.sync.thread, thread.thread_id)
+            return await self._answer_in_thread(context, message, question, latest or thread)
 
     async def _answer_in_thread(
         self,
