@@ -76,15 +76,17 @@ class KnowledgeBase:
         *,
         prior: Mapping[int, float] | None = None,
         mode: str = "hybrid",
+        vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """The ``k`` best paragraphs for ``query``; ``prior`` maps paragraph id → score bonus.
 
         ``mode`` "bm25" or "dense" ranks by that retriever alone (baselines for evaluation;
-        those hits carry no sentence scores and ignore ``prior``).
+        those hits carry no sentence scores and ignore ``prior``). ``vector`` is the query's
+        embedding when the caller already has it (batch evaluation, benchmarks).
         """
         serving = self._serving
         if mode == "hybrid":
-            return serving.searcher.search(query, k, prior)
+            return serving.searcher.search(query, k, prior, vector=vector)
         if mode not in SEARCH_MODES:
             raise ValueError(f"unknown search mode {mode!r} (known: {', '.join(SEARCH_MODES)})")
         generation = serving.generation
@@ -94,7 +96,8 @@ class KnowledgeBase:
             ranked = generation.lexical.search(query, k)
         else:
             index = generation.paragraph_index
-            vector = np.ascontiguousarray(self.embed_query(query)[None, :], dtype=np.float32)
+            query_vector = self.embed_query(query) if vector is None else vector
+            vector = np.ascontiguousarray(query_vector[None, :], dtype=np.float32)
             scores, ids = index.search(vector, min(k, index.ntotal)) if index.ntotal else ([[]], [[]])
             ranked = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
         rows = {r.paragraph_id: r for r in generation.rows([pid for pid, _ in ranked])}

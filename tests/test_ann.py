@@ -56,7 +56,7 @@ def test_table_finds_ids_with_gaps_in_any_order(tmp_path: Path) -> None:
 def test_kind_follows_the_size() -> None:
     assert choose_kind(50_000, 50_000) == FLAT and choose_kind(50_001, 50_000) == IVFPQ
     small, large = ivfpq_parameters(3_000, 384), ivfpq_parameters(1_000_000, 384)
-    assert (large.pq_m, large.pq_bits, large.nlist) == (48, 8, 2000)
+    assert (large.pq_m, large.pq_bits, large.nlist, large.nprobe) == (96, 4, 1000, 333)
     assert small.nlist < large.nlist and small.nprobe <= small.nlist
     assert 3_000 // small.nlist >= 39  # enough training points per list
 
