@@ -160,12 +160,25 @@ class QuestionHandlers:
     ) -> Reply:
         """Ask the engine with the thread's history, remember the turn and send the answer."""
         conversation = thread.conversation if thread else Conversation()
+        if thread is not None and await self._answered_before(message, question, thread):
+            # Handled again after a crash that came between remembering the turn and sending
+            # the answer: the turn is this question's own, not history to follow up on.
+            conversation = Conversation(turns=conversation.turns[:-1])
         async with self._typing.shown(context.bot, message.chat_id, topic_of(message)):
             reply = await self._services.run(
                 self._services.engine.ask, question, conversation, key=asker(message)
             )
         await self._deliver(context, message, thread, reply)
         return reply
+
+    async def _answered_before(self, message: Message, question: str, thread: StoredThread) -> bool:
+        """Whether the thread's last turn is this very message's (already remembered)."""
+        turns = thread.conversation.turns
+        if not turns or turns[-1].question != question:
+            return False
+        store = self._store
+        linked = await store.call(store.sync.thread_of_message, message.chat_id, message.message_id)
+        return linked is not None and linked.thread_id == thread.thread_id
 
     async def _deliver(
         self,
