@@ -296,6 +296,21 @@ class FakeBotApi:
                     raise TimeoutError(f"no {method} call within {timeout} s; calls since: {seen}")
                 self._lock.wait(remaining)
 
+    def update(self, update_id: int) -> dict[str, Any]:
+        """An update as injected."""
+        with self._lock:
+            return self._state.injected[update_id]
+
+    def answered(self, press: int, status: int = 200, timeout: float = 30.0) -> Call:
+        """The bot's answerCallbackQuery for the button press with update id ``press``."""
+        query_id = self.update(press)["callback_query"]["id"]
+        return self.wait_for(
+            "answerCallbackQuery",
+            lambda c: c.params.get("callback_query_id") == query_id,
+            status=status,
+            timeout=timeout,
+        )
+
     def delivered_at(self, update_id: int) -> float | None:
         """When getUpdates first handed the update to the bot (time.monotonic())."""
         with self._lock:

@@ -132,21 +132,34 @@ def test_chats_the_bot_cannot_write_to_are_logged_not_apologised_to(
     assert "Fleming" in call.params["text"]
 
 
-def test_a_second_context_press_is_not_an_error(api: FakeBotApi, bot: BotProcess) -> None:
+def test_a_second_context_press_and_a_stale_press_are_not_errors(
+    api: FakeBotApi, bot: BotProcess
+) -> None:
     ann = user(47, "Ann")
     _, answer = ask(api, private_chat(ann), ann, "When did French soldiers find the Rosetta Stone?")
     mark = api.mark()
-    api.press(sent(api, answer), buttons(api, answer)["Source 1"], ann)
+    first = api.press(sent(api, answer), buttons(api, answer)["Source 1"], ann)
     shown = api.wait_for("sendMessage", since=mark)
     api.refuse_next(
         "editMessageText", 400,
         "Bad Request: message is not modified: specified new message content and reply markup "
         "are exactly the same as a current content and reply markup of the message",
     )
+    press = api.press(sent(api, shown), buttons(api, shown)["Context"], ann)
+    assert "text" not in api.answered(press).params  # no "something went wrong"
+    # A press acknowledged too late (Telegram allows seconds): the paragraph is still shown.
+    api.answered(first)  # so that the refusal below is for the next press
+    api.refuse_next(
+        "answerCallbackQuery", 400,
+        "Bad Request: query is too old and response timeout expired or query id is invalid",
+    )
     mark = api.mark()
-    api.press(sent(api, shown), buttons(api, shown)["Context"], ann)
-    done = api.wait_for("answerCallbackQuery", since=mark)
-    assert "text" not in done.params  # no "something went wrong"
+    press = api.press(sent(api, answer), buttons(api, answer)["Source 1"], ann)
+    assert api.wait_for("sendMessage", since=mark).params["text"] == shown.params["text"]
+    api.answered(press, status=400)
+    time.sleep(0.3)
+    assert not [c for c in api.calls("answerCallbackQuery", since=mark) if c.status == 200]
+    assert "Query is too old" in bot.log()
 
 
 # --- hostile messages ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from bot.telegram.addressing import (
 from bot.telegram.html_render import SourceRef
 from bot.telegram.limits import QuestionLimiter
 from bot.telegram.logs import REDACTED, RedactingStream, TokenRedactingFilter
-from bot.telegram.messaging import not_modified, undeliverable
+from bot.telegram.messaging import not_modified, stale_button, undeliverable
 from bot.telegram.threads import ThreadStore, conversation_from_json, conversation_to_json
 from fake_bot_api import FakeBotApi, auto_entities, group_chat, user
 
@@ -201,6 +201,8 @@ def test_which_errors_mean_the_chat_is_gone() -> None:
     assert not undeliverable(NetworkError("Bad Gateway"))
     assert not_modified(BadRequest("Bad Request: message is not modified: same content"))
     assert not not_modified(BadRequest("Bad Request: message to edit not found"))
+    assert stale_button(BadRequest("Bad Request: query is too old and response timeout expired"))
+    assert not stale_button(BadRequest("Bad Request: chat not found"))
 
 
 # --- addressing: which group messages are questions ----------------------------------------

@@ -106,8 +106,8 @@ async def _post_init(application: Application) -> None:
     queue = application.update_queue
     if isinstance(queue, JournaledQueue):
         task = asyncio.create_task(replay_unfinished(queue, store, application.bot))
-        services.background.add(task)  # type: ignore[arg-type]
-        task.add_done_callback(services.background.discard)  # type: ignore[arg-type]
+        services.background.add(task)
+        task.add_done_callback(services.background.discard)
     try:
         await application.bot.set_my_commands(COMMANDS)
         for admin in settings.telegram.admin_users:

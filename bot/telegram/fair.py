@@ -69,10 +69,11 @@ class FairPool:
         self._free += 1
         self._running.discard(key)
         if not future.cancelled():
+            error = None if done.cancelled() else done.exception()
             if done.cancelled():
                 future.cancel()
-            elif done.exception() is not None:
-                future.set_exception(done.exception())  # type: ignore[arg-type]
+            elif error is not None:
+                future.set_exception(error)
             else:
                 future.set_result(done.result())
         if key in self._waiting:

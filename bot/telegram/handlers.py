@@ -20,7 +20,7 @@ from telegram.ext import (
 
 from bot.telegram.addressing import sent_by_bot
 from bot.telegram.commands import Commands
-from bot.telegram.messaging import not_modified, reply_html, undeliverable
+from bot.telegram.messaging import not_modified, reply_html, stale_button, undeliverable
 from bot.telegram.questions import QuestionHandlers
 from bot.telegram.services import Services
 from bot.telegram.source_buttons import SourceButtons
@@ -90,9 +90,13 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             log.warning("fetching updates failed, retrying: %s", error)
         return
     where = f"update {update_id} (chat {chat}, user {user})"
-    if error is not None and (undeliverable(error) or not_modified(error)):
+    if error is not None and undeliverable(error):
         # Kicked, blocked, chat gone: expected in a bot's life, and nobody to tell.
         log.warning("%s: cannot write to the chat: %s", where, error)
+        return
+    if error is not None and (not_modified(error) or stale_button(error)):
+        # The message already shows it, or the press is too old to answer: nothing to do.
+        log.info("%s: %s", where, error)
         return
     if isinstance(error, NetworkError) and not isinstance(error, BadRequest):
         # Telegram unreachable even after retries: one line, the traceback says nothing more.

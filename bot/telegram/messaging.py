@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Hashable
+from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
@@ -46,6 +47,12 @@ def undeliverable(exc: BaseException) -> bool:
 def not_modified(exc: BaseException) -> bool:
     """Whether ``exc`` says an edit changed nothing (the message already shows it)."""
     return isinstance(exc, BadRequest) and "message is not modified" in exc.message.lower()
+
+
+def stale_button(exc: BaseException) -> bool:
+    """Whether ``exc`` says a button press is too old to answer (Telegram allows a few seconds
+    to acknowledge one; a press handled after a restart may be past that)."""
+    return isinstance(exc, BadRequest) and "query is too old" in exc.message.lower()
 
 
 def topic_of(message: Message) -> int:
@@ -103,7 +110,7 @@ class Typing:
     """"typing…" indicators: one per chat (and topic) however many questions it waits for."""
 
     def __init__(
-        self, background: set[asyncio.Task[None]], busy: Callable[[], bool] = lambda: False
+        self, background: set[asyncio.Task[Any]], busy: Callable[[], bool] = lambda: False
     ) -> None:
         self._background = background
         self._busy = busy

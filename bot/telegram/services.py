@@ -37,8 +37,9 @@ class Services:
     engine: AnsweringEngine
     store: AsyncThreadStore
     pool: FairPool
-    # Fire-and-forget tasks (typing indicators), referenced until done so they are not collected.
-    background: set[asyncio.Task[None]] = field(default_factory=set)
+    # Fire-and-forget tasks (typing indicators, replays after a restart), referenced until done
+    # so they are not collected.
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def run(self, fn: Callable[..., T], *args: Any, key: Hashable = "bot") -> T:
         """Run a blocking engine call off the event loop, in ``key``'s turn (the asking user's:
