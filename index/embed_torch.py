@@ -75,10 +75,3 @@ class TorchEncoder:
                 normalize_embeddings=True,
             )
         return np.asarray(vectors, dtype=np.float32)
-
-    def dimensions(self) -> int:
-        """The model's embedding size."""
-        get = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension"
-        )
-        return int(get())
