@@ -146,6 +146,11 @@ def check_compatible(manifest: Manifest, embedder: Embedder, where: Path) -> Non
         )
     embedder.use_index_backend(manifest.backend)  # "auto" embeds queries as the index was embedded
     if manifest.backend != embedder.backend:
+        if embedder.requested_backend == "auto":  # settled earlier, e.g. on an older generation
+            raise IndexMismatch(
+                f"index {where} was embedded with backend {manifest.backend!r} but this process "
+                f"already embeds with {embedder.backend!r}; restart it to serve the new index"
+            )
         raise IndexMismatch(
             f"index {where} was embedded with backend {manifest.backend!r} but the config asks for "
             f"{embedder.backend!r}; {REBUILD_HINT} (or set [embedding] backend = \"auto\")"

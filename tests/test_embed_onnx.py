@@ -272,3 +272,22 @@ def test_unwritable_export_cache_is_one_line(tmp_path: Path) -> None:
         Embedder(backend="onnx", cache_dir=str(blocker)).embed_queries(["owls"])
     message = str(caught.value)
     assert "\n" not in message and "cache_dir" in message and "not-a-folder" in message
+
+
+def test_a_running_reader_keeps_its_backend_when_a_rebuild_switches(
+    tmp_path: Path, corpus_dir: Path, embedder: Embedder, onnx_embedders: dict[str, Embedder],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    build_index(_settings(tmp_path, corpus_dir, "torch"), embedder=embedder)
+    auto_settings = _settings(tmp_path, corpus_dir, "auto")
+    reader = open_knowledge_base(auto_settings)
+    assert reader.embedder.backend == "torch"
+    # A rebuild from scratch with "auto" is a new index: it takes the preferred backend.
+    summary = build_index(auto_settings, rebuild=True)
+    assert open_knowledge_base(auto_settings).stats().backend == "onnx-int8"
+    assert summary.embedded == len(PARAGRAPHS)  # int8 vectors never come from the torch cache
+    # The running reader cannot switch its query embedder: it keeps serving and says why.
+    with caplog.at_level("WARNING"):
+        assert reader.refresh() is False
+    assert "already embeds with 'torch'; restart" in caplog.text
+    assert reader.search("snowy owl arctic", 1)[0].article_id == "owls"
