@@ -343,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="index.approximate_above for the synthetic rows (default: the setting's)")
     parser.add_argument("--backend", default="torch", help="[embedding] backend of the serving side")
     parser.add_argument("--rerank-model", default="", help="also time Engine.ask with this reranker")
+    parser.add_argument("--build-threads", type=int, default=1,
+                        help="FAISS threads for the synthetic builds (default 1: polite on a "
+                             "shared machine, and OpenMP spin-waits badly when cores are busy)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--serve-questions", type=Path, help=argparse.SUPPRESS)
@@ -358,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
         from index.settings import IndexSettings
 
         args.approximate_above = IndexSettings().approximate_above
+    import faiss
+
+    faiss.omp_set_num_threads(max(1, args.build_threads))
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     questions = read_questions(args.questions, args.queries)
     rows: list[dict[str, object]] = []

@@ -15,9 +15,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from index.diskarray import DiskArray
 from index.lexical_tokens import TOKENIZER_VERSION, tokenize
 
 __all__ = ["LexicalIndex", "QueryTerms", "tokenize"]
@@ -31,6 +33,7 @@ DEFAULT_B = 0.4
 _PARAMS = "params.json"
 _VOCAB = "vocab.json"
 _ARRAYS = ("ids", "lengths", "indptr", "rows", "weights")
+_POSTINGS = ("rows", "weights")
 
 
 class LexicalFormatError(ValueError):
@@ -62,8 +65,8 @@ class LexicalIndex:
         lengths: np.ndarray,
         vocab: list[str],
         indptr: np.ndarray,
-        rows: np.ndarray,
-        weights: np.ndarray,
+        rows: np.ndarray | DiskArray,
+        weights: np.ndarray | DiskArray,
         k1: float = DEFAULT_K1,
         b: float = DEFAULT_B,
     ) -> None:
@@ -137,9 +140,14 @@ class LexicalIndex:
                 f"tokenizer {TOKENIZER_VERSION}"
             )
         vocab = json.loads((directory / _VOCAB).read_text(encoding="utf-8"))
-        # Memory-mapped: a query reads only its terms' postings, and processes share the pages.
-        arrays = {n: np.load(directory / f"{n}.npy", mmap_mode="r", allow_pickle=False)
-                  for n in _ARRAYS}
+        # Nothing is read up front: ids, lengths and the term offsets are memory-mapped, and a
+        # query reads only its terms' postings (``DiskArray``), so memory does not grow with
+        # the corpus and processes share the page cache.
+        arrays: dict[str, Any] = {
+            n: DiskArray(directory / f"{n}.npy") if n in _POSTINGS
+            else np.load(directory / f"{n}.npy", mmap_mode="r", allow_pickle=False)
+            for n in _ARRAYS
+        }
         if (len(arrays["ids"]) != params["documents"] or len(vocab) != params["terms"]
                 or len(arrays["lengths"]) != len(arrays["ids"])
                 or len(arrays["indptr"]) != len(vocab) + 1
@@ -168,8 +176,14 @@ class LexicalIndex:
             if tid is not None:
                 start, end = self.indptr[tid], self.indptr[tid + 1]
                 # A term's postings name each document once, so fancy-index += is exact.
-                scores[self.rows[start:end]] += self.idf[tid] * self.weights[start:end]
+                scores[self._postings(self.rows, start, end)] += (
+                    self.idf[tid] * self._postings(self.weights, start, end)
+                )
         return scores
+
+    @staticmethod
+    def _postings(array: np.ndarray | DiskArray, start: int, end: int) -> np.ndarray:
+        return array.slice(start, end) if isinstance(array, DiskArray) else array[start:end]
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best (paragraph id, score) pairs with a positive score, best first."""

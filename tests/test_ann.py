@@ -21,6 +21,7 @@ from index.ann import (
     ivfpq_parameters,
     recall_at_k,
 )
+from index.diskarray import DiskArray
 from index.errors import IndexMismatch
 from index.knowledge_base import KnowledgeBase
 from index.store import open_generation
@@ -42,7 +43,7 @@ def test_table_finds_ids_with_gaps_in_any_order(tmp_path: Path) -> None:
     vectors = np.arange(5 * DIMS, dtype=np.float32).reshape(5, DIMS) / 1000
     write_table(tmp_path, "t", ids, vectors)
     table = VectorTable.open(tmp_path, "t")
-    assert isinstance(table.matrix, np.memmap) and isinstance(table.ids, np.memmap)
+    assert isinstance(table.ids, np.memmap) and isinstance(table._reader, DiskArray)
     assert table.ids.tolist() == [3, 5, 17, 40, 1000]
     expected = vectors.astype(np.float16).astype(np.float32)
     np.testing.assert_array_equal(table.get([1000, 3, 40]), expected[[3, 1, 0]])
@@ -118,8 +119,8 @@ def test_generation_maps_its_files(approximate_kb: tuple[KnowledgeBase, Knowledg
     _, approx = approximate_kb
     generation = open_generation(approx.root)
     for search in (generation.paragraph_index, generation.sentence_index):
-        assert isinstance(search.table.matrix, np.memmap)
-    assert isinstance(generation.lexical.rows, np.memmap)
+        assert isinstance(search.table.ids, np.memmap) and isinstance(search.table._reader, DiskArray)
+    assert isinstance(generation.lexical.rows, DiskArray)
     manifest = json.loads((generation.path / "manifest.json").read_text())
     assert manifest["paragraph_search"]["kind"] == IVFPQ
     assert {"paragraphs.ids.npy", "sentences.vectors.npy", "paragraphs.faiss"} <= set(manifest["files"])
@@ -136,3 +137,15 @@ def test_an_older_format_is_a_mismatch_with_the_rebuild_hint(tmp_path: Path) -> 
     (tmp_path / "index" / "CURRENT").write_text("g\n")
     with pytest.raises(IndexMismatch, match="format version 1 .*citebot index rebuild"):
         open_generation(tmp_path / "index")
+
+
+def test_disk_array_reads_rows_and_slices_like_numpy(tmp_path: Path) -> None:
+    data = np.arange(60, dtype=np.float32).reshape(20, 3)
+    np.save(tmp_path / "a.npy", data)
+    array = DiskArray(tmp_path / "a.npy")
+    rows = np.array([7, 3, 4, 19, 3, 0, 5])  # unordered, repeated, with adjacent runs
+    np.testing.assert_array_equal(array.take(rows), data[rows])
+    np.testing.assert_array_equal(array.slice(18, 25), data[18:20])
+    assert array.take(np.array([], dtype=np.int64)).shape == (0, 3)
+    with pytest.raises(IndexError):
+        array.take(np.array([20]))
