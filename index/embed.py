@@ -142,7 +142,11 @@ class _Encoder(Protocol):
 
 
 class Embedder:
-    """Embeds passages and queries with one model and backend, loaded on first use."""
+    """Embeds passages and queries with one model and backend, loaded on first use.
+
+    Constructed directly it defaults to the torch backend (the reference the others are checked
+    against); ``from_settings`` follows the config, whose default is "auto".
+    """
 
     def __init__(
         self,
