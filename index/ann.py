@@ -4,8 +4,8 @@ Exact search is a FAISS ``IndexFlatIP`` over float32 copies of the vectors. Abov
 ``approximate_above`` vectors a flat index is too slow and too big (1M × 384 float32 is 1.5 GB),
 so the index is ``IVF<nlist>,PQ<m>x4fs``: 1/8 byte per dimension, a share of the lists probed,
 and the best ``refine`` of its candidates re-scored exactly with the stored vectors, which
-restores the ranking PQ blurs. The parameters follow from the size; the recall@10 of the result against exact
-search is measured at build time and kept in the manifest.
+restores the ranking PQ blurs. The parameters follow from the size; the recall@10 of the result
+against exact search is measured at build time and kept in the manifest.
 
 FAISS indexes store rows of the table (ids ascending); results are mapped back to ids here.
 """
@@ -85,7 +85,9 @@ def _training_set(sample: np.ndarray) -> np.ndarray:
     return copies / np.linalg.norm(copies, axis=1, keepdims=True)
 
 
-def build_search_index(table: VectorTable, approximate_above: int) -> tuple[faiss.Index, SearchIndexInfo]:
+def build_search_index(
+    table: VectorTable, approximate_above: int
+) -> tuple[faiss.Index, SearchIndexInfo]:
     """Build the candidate-search index for ``table`` (kind chosen by its size)."""
     import faiss
 
@@ -189,7 +191,8 @@ def exact_top_rows(table: VectorTable, queries: np.ndarray, k: int) -> np.ndarra
         block = _float32(table, start, min(len(table), start + _ADD_CHUNK))
         scores = np.concatenate([best_scores, queries @ block.T], axis=1)
         rows = np.concatenate(
-            [best_rows, np.broadcast_to(np.arange(start, start + len(block)), (len(queries), len(block)))],
+            [best_rows, np.broadcast_to(np.arange(start, start + len(block)),
+                                        (len(queries), len(block)))],
             axis=1,
         )
         keep = np.argpartition(-scores, k - 1, axis=1)[:, :k] if scores.shape[1] > k else \

@@ -191,10 +191,15 @@ class LexicalIndex:
 
     def top(self, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The ``k`` best (paragraph id, score) pairs of ``all_scores`` output, positive only."""
-        k = min(k, int(np.count_nonzero(scores > 0)))
+        # Select among the matching documents only: at a million paragraphs a partition of
+        # every score costs more than the scoring itself.
+        positive = np.flatnonzero(scores > 0)
+        k = min(k, len(positive))
         if k <= 0:
             return []
-        top = np.argpartition(-scores, k - 1)[:k]
+        top = positive
+        if len(positive) > k:
+            top = positive[np.argpartition(-scores[positive], k - 1)[:k]]
         top = top[np.lexsort((self.ids[top], -scores[top]))]
         return [(int(self.ids[i]), float(scores[i])) for i in top]
 
