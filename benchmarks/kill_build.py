@@ -4,8 +4,9 @@ Usage: python benchmarks/kill_build.py CORPUS... [--trials 30] [--config FILE] [
 
 Each trial adds a new article with text never embedded before (so every build has embedding to
 do), starts ``citebot index build`` or ``rebuild`` as a subprocess and SIGKILLs it after a random
-delay between 0 and the length of an uninterrupted build (every other trial: in its last 40%,
-where the generation is written and switched). Then it checks that
+delay between 0 and the length of an uninterrupted build; every third trial instead waits for
+the build's temporary generation folder to appear and kills it while the generation is being
+written, verified or switched. Then it checks that
 
 1. the generation named by CURRENT opens and gives the same hits as the generation served
    before the trial (or, when the kill came after the switch, as a fresh build of the new
@@ -179,30 +180,43 @@ def main() -> int:
     serving, before = read_current(root), _answers(settings, embedder)
     print(f"corpus {', '.join(map(str, args.corpus))}: first build {seconds:.1f} s, "
           f"an incremental build with {args.paragraphs} new paragraphs {span:.1f} s")
-    print(f"{'trial':>5} {'command':<8} {'kill at':>8} {'ended':<9} "
+    print(f"{'trial':>5} {'command':<8} {'aim':<8} {'kill at':>8} {'ended':<9} "
           f"{'state found after the kill':<34} {'stale':>5} {'recovered':>9}")
 
     killed = recovered = stale_found = stale_cleaned = switched = 0
+    writing = 2.0  # seconds from the temporary folder's appearance to the switch; measured below
     started = time.monotonic()
     for trial in range(2, args.trials + 2):
         paths = [*args.corpus, _extra_article(extra_folder, trial, args.paragraphs, rng)]
         kind = rng.choice(("build", "rebuild"))
-        # Every other trial aims at the last 40% of a build (writing, verifying, switching), which
-        # is short next to loading the model, reading and embedding.
-        delay = span * rng.uniform(0.0 if trial % 2 else 0.6, 1.0)
         launched = time.monotonic()
         process = subprocess.Popen(_command(kind, root, args.config, paths), env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    start_new_session=True)
+        if trial % 3 == 0:
+            # Aim at the short stretch when the new generation is on disk but not yet served:
+            # wait for its temporary folder, then kill within the time writing usually takes.
+            when = "writing"
+            while process.poll() is None and not _leftovers(root):
+                time.sleep(0.005)
+            delay = rng.uniform(0.0, writing)
+            seen = time.monotonic() if process.poll() is None else None
+        else:
+            when = "anytime"
+            delay = max(0.0, span * rng.uniform(0.0, 1.0) - (time.monotonic() - launched))
+            seen = None
         try:
             process.wait(timeout=delay)
             was_killed = False
-            # Builds get quicker once the page cache is warm: keep the window within one build.
-            span = min(span, time.monotonic() - launched)
+            if seen is not None:
+                writing = max(0.2, time.monotonic() - seen)
+            elif when == "anytime":  # builds get quicker once the page cache is warm
+                span = min(span, time.monotonic() - launched)
         except subprocess.TimeoutExpired:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
             was_killed = True
+        delay = time.monotonic() - launched
         killed += was_killed
 
         current = read_current(root)
@@ -218,6 +232,9 @@ def main() -> int:
             kill_ok = None  # compared with the fresh build below
         if stale:
             state += " + temps"
+        if when == "writing" and was_killed:
+            # Writing takes about a second: aim earlier after a kill that came after the switch.
+            writing = writing * 0.6 if current != serving else min(writing * 1.2, span)
 
         code, _seconds, err = _run(_command("build", root, args.config, paths), env)
         left = _leftovers(root)
@@ -229,7 +246,8 @@ def main() -> int:
         ok = code == 0 and not left and kill_ok and _same(got, expected)
         recovered += ok
         ended = "killed" if was_killed else "finished"
-        print(f"{trial - 1:>5} {kind:<8} {delay:>7.1f}s {ended:<9} {state:<34} {len(stale):>5} "
+        print(f"{trial - 1:>5} {kind:<8} {when:<8} {delay:>7.1f}s {ended:<9} {state:<34} "
+              f"{len(stale):>5} "
               f"{'yes' if ok else 'NO':>9}" + ("" if code == 0 else f"  ({err})"), flush=True)
         serving, before = read_current(root), got
 
