@@ -54,19 +54,30 @@ class LexicalMatch:
     title_phrase: float = 0.0
 
 
+def paragraph_terms(text: str, spans: Sequence[tuple[int, int]]) -> list[list[str]]:
+    """The terms of each sentence span of ``text`` (the whole text when there are no spans)."""
+    return sentence_terms(text, spans) if spans else sentence_terms(text, [(0, len(text))])
+
+
 def lexical_match(
     terms: QueryTerms,
     text: str,
     spans: Sequence[tuple[int, int]],
     context: Sequence[str] = (),
+    *,
+    pieces: Sequence[Sequence[str]] | None = None,
+    head_pieces: Sequence[Sequence[str]] | None = None,
 ) -> LexicalMatch:
     """Measure the query's wording in ``text`` as a whole and in each sentence span.
 
     ``context`` holds the paragraph's article title and section heading: words found there and
     not in the text are measured separately, so the fusion weighs them at their own discount.
+    ``pieces`` and ``head_pieces`` are the terms of the spans and of the context when the caller
+    has them already (``paragraph_terms``), which spares tokenizing the same paragraph again.
     """
     mass = terms.mass
-    pieces = sentence_terms(text, spans) if spans else [sentence_terms(text, [(0, len(text))])[0]]
+    if pieces is None:
+        pieces = paragraph_terms(text, spans)
     if mass <= 0:
         return LexicalMatch(0.0, [0.0] * len(pieces), 0.0)
     weight = dict(zip(terms.terms, terms.idf.tolist()))
@@ -77,7 +88,8 @@ def lexical_match(
     in_text = wanted & set(sequence)
     coverage = sum(weight[t] for t in in_text) / mass
 
-    head_pieces = [sentence_terms(c, [(0, len(c))])[0] for c in context if c]
+    if head_pieces is None:
+        head_pieces = [sentence_terms(c, [(0, len(c))])[0] for c in context if c]
     in_head = wanted & {t for piece in head_pieces for t in piece}
     title_coverage = sum(weight[t] for t in in_head - in_text) / mass
     best = max(per_sentence)

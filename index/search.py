@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index.fusion import SIGNALS, fuse, lexical_match
+from index.fusion import SIGNALS, fuse, lexical_match, paragraph_terms
 from index.models import Hit, SentenceSpan
 from index.settings import SearchSettings
+from index.term_cache import LruMemo
 
 if TYPE_CHECKING:
     from index.embed import Embedder
@@ -40,6 +41,9 @@ class HybridSearcher:
         self.generation = generation
         self.embedder = embedder
         self.settings = settings
+        # ~150 short strings per paragraph: 20,000 paragraphs stay around 30 MB, titles less.
+        self._paragraph_terms: LruMemo[int, list[list[str]]] = LruMemo(20_000)
+        self._heading_terms: LruMemo[tuple[str, str], list[list[str]]] = LruMemo(20_000)
 
     def search(
         self,
@@ -102,7 +106,17 @@ class HybridSearcher:
             at += len(group)
             spans = [(s.start, s.end) for s in group]
             row = rows[pid]
-            match = lexical_match(terms, row.text, spans, (row.title, row.section or ""))
+            heading = (row.title, row.section or "")
+            match = lexical_match(
+                terms,
+                row.text,
+                spans,
+                heading,
+                pieces=self._paragraph_terms.get(pid, lambda: paragraph_terms(row.text, spans)),
+                head_pieces=self._heading_terms.get(
+                    heading, lambda: [paragraph_terms(c, ())[0] for c in heading if c]
+                ),
+            )
             features["sentence"][i] = float(scores.max()) if len(group) else dense[i]
             features["coverage"][i] = match.coverage
             features["sentence_coverage"][i] = max(match.sentence_coverage)
