@@ -56,7 +56,8 @@ def _percentile(values: list[float], fraction: float) -> float:
     return statistics.quantiles(ordered, n=100, method="inclusive")[round(fraction * 100) - 1]
 
 
-def _build_index(folder: Path) -> Path:
+def build_sample_index(folder: Path) -> Path:
+    """Index the bundled sample articles into ``folder``/index (a real ``citebot`` build)."""
     index = folder / "index"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     subprocess.run(
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="citebot-bench-") as tmp, FakeBotApi() as api:
         folder = Path(tmp)
-        index = args.index or _build_index(folder)
+        index = args.index or build_sample_index(folder)
         config = write_bot_config(
             folder / "citebot.toml", api, index, folder / "state.sqlite", questions_per_minute=0
         )

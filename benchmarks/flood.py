@@ -14,8 +14,6 @@ bot's memory (VmHWM: the peak resident set of the bot process).
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,19 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bot_latency import QUESTIONS  # noqa: E402
+from bot_latency import QUESTIONS, build_sample_index  # noqa: E402
 from fake_bot_api import BotProcess, FakeBotApi, flood, user, write_bot_config  # noqa: E402
-
-
-def _build_index(folder: Path) -> Path:
-    index = folder / "index"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    subprocess.run(
-        [sys.executable, "-m", "bot.cli", "index", "build", str(REPO / "examples" / "articles"),
-         "--index", str(index)],
-        cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL,
-    )
-    return index
 
 
 def _split(total: int, users: int, noisy: int, each: int) -> list[int]:
@@ -70,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     noisy_ids = {a["id"] for a, _ in askers[len(askers) - args.noisy :]}
     with tempfile.TemporaryDirectory(prefix="citebot-flood-") as tmp, FakeBotApi() as api:
         folder = Path(tmp)
-        index = args.index or _build_index(folder)
+        index = args.index or build_sample_index(folder)
         config = write_bot_config(
             folder / "citebot.toml", api, index, folder / "state.sqlite",
             questions_per_minute=args.per_minute,

@@ -15,7 +15,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -143,24 +143,15 @@ def world_readable_dir() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _load_as_unprivileged(folder: Path) -> dict[str, object]:
-    """``load_paths`` run by a user that file permissions apply to (root ignores them)."""
-    if os.geteuid() != 0:
-        result = load_paths([folder])
-        return {"ids": [d.article_id for d in result.documents],
-                "skipped": _reasons(result.skipped)}
+def _in_child(work: Callable[[], object]) -> object:
+    """Run ``work`` in a forked child and return its JSON-able result (the child's state is lost)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         code = 0
         try:
             os.close(read_end)
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            result = load_paths([folder])
-            payload = {"ids": [d.article_id for d in result.documents],
-                       "skipped": _reasons(result.skipped)}
-            os.write(write_end, json.dumps(payload).encode("utf-8"))
+            os.write(write_end, json.dumps(work()).encode("utf-8"))
         except BaseException:  # noqa: BLE001
             code = 3
         finally:
@@ -175,6 +166,27 @@ def _load_as_unprivileged(folder: Path) -> dict[str, object]:
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
     return json.loads(b"".join(chunks))
+
+
+def _load_as_unprivileged(folder: Path) -> dict[str, object]:
+    """``load_paths`` run by a user that file permissions apply to (root ignores them)."""
+
+    def load() -> dict[str, object]:
+        result = load_paths([folder])
+        return {"ids": [d.article_id for d in result.documents],
+                "skipped": _reasons(result.skipped)}
+
+    if os.geteuid() != 0:
+        return load()
+
+    def load_as_nobody() -> dict[str, object]:
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+        return load()
+
+    loaded = _in_child(load_as_nobody)
+    assert isinstance(loaded, dict)
+    return loaded
 
 
 def test_unreadable_file_is_skipped_even_as_root(world_readable_dir: Path) -> None:
@@ -221,28 +233,16 @@ def test_an_over_long_verbatim_paragraph_keeps_its_number_but_bounded_sentences(
 
 def _peak_growth_mb(paths: list[Path], settings: SplitSettings, embedder: Embedder) -> float:
     """Peak resident memory added by reading ``paths`` (measured in a forked child)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 0
-        try:
-            os.close(read_end)
-            with open("/proc/self/status", encoding="ascii") as status:
-                rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
-            read_articles(paths, settings, embedder.count_tokens, embedder.max_tokens,
-                          max_file_mb=IndexSettings().max_file_mb)
-            peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            os.write(write_end, str((peak_kb - rss_kb) / 1024).encode("ascii"))
-        except BaseException:  # noqa: BLE001
-            code = 3
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    data = os.read(read_end, 100)
-    os.close(read_end)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
-    return float(data)
+
+    def read() -> float:
+        with open("/proc/self/status", encoding="ascii") as status:
+            rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+        read_articles(paths, settings, embedder.count_tokens, embedder.max_tokens,
+                      max_file_mb=IndexSettings().max_file_mb)
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return (peak_kb - rss_kb) / 1024
+
+    return float(_in_child(read))  # type: ignore[arg-type]
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
