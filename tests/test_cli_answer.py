@@ -175,3 +175,22 @@ def test_eval_bad_input_is_one_line(run, tmp_path: Path) -> None:  # type: ignor
     assert err.count("\n") == 1 and "bad.jsonl:2" in err
     rc, _, err = run("eval", str(tmp_path / "missing.jsonl"))
     assert rc == 1 and "not found" in err and err.count("\n") == 1
+
+
+def test_output_cut_short_by_the_reader_is_not_a_traceback(index_dir: Path) -> None:
+    """`citebot ask … | head -1` closes the pipe early: a quiet exit, no traceback."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "--index", str(index_dir), "ask", "--json"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    child.stdin.write(("When was the Rosetta Stone found?\n" * 50).encode())
+    child.stdin.close()
+    child.stdout.readline()
+    child.stdout.close()  # the reader goes away after one line
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=120) in (0, 141)
+    assert "Traceback" not in err, err
