@@ -86,6 +86,9 @@ class _State:
     injected: dict[int, dict[str, Any]] = field(default_factory=dict)
     redelivering: set[int] = field(default_factory=set)
     stalled: int = 0
+    # getUpdates calls that have arrived, answered or not: a long poll is recorded as a call
+    # only when it returns, up to its timeout later.
+    polls: int = 0
 
 
 class FakeBotApi:
@@ -268,6 +271,21 @@ class FakeBotApi:
         """Recorded calls (of one method), from sequence number ``since`` on."""
         with self._lock:
             return [c for c in self._state.calls[since:] if method is None or c.method == method]
+
+    def polls(self) -> int:
+        """How many getUpdates calls have arrived so far (long polls still open included)."""
+        with self._lock:
+            return self._state.polls
+
+    def wait_for_poll(self, after: int, timeout: float) -> None:
+        """Wait until a getUpdates call arrives beyond the first ``after`` (TimeoutError if not)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._state.polls <= after:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no getUpdates call within {timeout} s")
+                self._lock.wait(remaining)
 
     def mark(self) -> int:
         """A sequence number: pass it as ``since`` to look only at later calls."""
@@ -453,6 +471,9 @@ class FakeBotApi:
                 status=404,
             )
         if method == "getUpdates":
+            with self._lock:
+                self._state.polls += 1
+                self._lock.notify_all()
             result = await handler(params, request)
         else:
             result = handler(params)
@@ -691,7 +712,7 @@ class BotProcess:
 
     def start(self, timeout: float = 180.0) -> BotProcess:
         """Start the bot and wait until it polls for updates."""
-        mark = self.api.mark()
+        polls = self.api.polls()
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TELEGRAM_BOT_TOKEN": self.token,
                "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         command = [sys.executable, "-m", "bot.cli", "serve", "-v", "--config", str(self.config)]
@@ -706,7 +727,7 @@ class BotProcess:
                 code = self.process.returncode
                 raise RuntimeError(f"citebot serve exited with {code}:\n{self.log()[-3000:]}")
             try:
-                self.api.wait_for("getUpdates", since=mark, timeout=0.5)
+                self.api.wait_for_poll(polls, timeout=0.5)
                 return self
             except TimeoutError:
                 continue
