@@ -14,6 +14,7 @@ from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,26 @@ class QueryTerms:
     bigrams: tuple[tuple[str, str], ...]
     bigram_idf: np.ndarray
 
-    @property
+    # Cached: every candidate paragraph of the query is measured against the same values.
+    @cached_property
     def mass(self) -> float:
         """Total idf of the query's terms: the denominator of coverage."""
         return float(self.idf.sum())
+
+    @cached_property
+    def weight(self) -> dict[str, float]:
+        """The idf of each term."""
+        return dict(zip(self.terms, self.idf.tolist()))
+
+    @cached_property
+    def pair_weights(self) -> tuple[tuple[tuple[str, str], float], ...]:
+        """Each adjacent term pair with its weight."""
+        return tuple(zip(self.bigrams, self.bigram_idf.tolist()))
+
+    @cached_property
+    def pair_mass(self) -> float:
+        """Total weight of the query's term pairs: the denominator of the phrase signal."""
+        return float(self.bigram_idf.sum())
 
 
 class LexicalIndex:

@@ -80,7 +80,7 @@ def lexical_match(
         pieces = paragraph_terms(text, spans)
     if mass <= 0:
         return LexicalMatch(0.0, [0.0] * len(pieces), 0.0)
-    weight = dict(zip(terms.terms, terms.idf.tolist()))
+    weight = terms.weight
     wanted = weight.keys()
     sets = [wanted & set(piece) for piece in pieces]
     per_sentence = [sum(weight[t] for t in found) / mass for found in sets]
@@ -98,11 +98,11 @@ def lexical_match(
         title_sentence = max(sum(weight[t] for t in found | in_head) / mass for found in sets) - best
 
     phrase = title_phrase = 0.0
-    pair_mass = float(terms.bigram_idf.sum())
+    pair_mass = terms.pair_mass
     if pair_mass > 0:
         pairs = set(zip(sequence, sequence[1:]))
         head_pairs = {pair for piece in head_pieces for pair in zip(piece, piece[1:])} - pairs
-        for pair, w in zip(terms.bigrams, terms.bigram_idf.tolist()):
+        for pair, w in terms.pair_weights:
             if pair in pairs:
                 phrase += w / pair_mass
             elif pair in head_pairs:
