@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index.errors import CitebotIndexError
+from index.errors import CitebotIndexError, first_line
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -282,7 +282,7 @@ def _export_fp32(spec: FolderSpec, model: SentenceTransformer, path: Path) -> No
                 opset_version=17, do_constant_folding=True, dynamo=False,
             )
     except Exception as exc:  # the exporter raises many kinds; the user needs one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise OnnxExportError(
             f"cannot export {spec.folder.name} to ONNX ({first}); "
             'use [embedding] backend = "torch"'
@@ -342,7 +342,7 @@ def _session(path: Path, threads: int) -> onnxruntime.InferenceSession:
     try:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise OnnxExportError(
             f"cannot load the ONNX model {path} ({first}); delete that folder to export again"
         ) from None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index.errors import CitebotIndexError
+from index.errors import CitebotIndexError, first_line
 
 if TYPE_CHECKING:  # torch and sentence-transformers take seconds to import: only when embedding
     from sentence_transformers import SentenceTransformer
@@ -49,7 +49,7 @@ class TorchEncoder:
         try:
             return SentenceTransformer(self.resolved, device=self.device, backend="torch")
         except Exception as exc:  # the library raises many types; the user needs one line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise TorchLoadError(first) from None
 
     @property

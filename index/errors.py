@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def first_line(exc: BaseException, fallback: str | None = None) -> str:
+    """The first line of an exception's message (``fallback``, else its type, when empty)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else fallback or type(exc).__name__
+
+
 class CitebotIndexError(Exception):
     """Base class for index problems that should reach the user as one line."""
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index.errors import IndexCorrupt, IndexMismatch, IndexNotFound
+from index.errors import IndexCorrupt, IndexMismatch, IndexNotFound, first_line
 from index.ann import (
     VectorSearch,
     build_search_index,
@@ -485,7 +485,7 @@ class Generation:
         try:
             table = VectorTable.open(path, name)
         except (OSError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise IndexCorrupt(
                 f"index files {path / name}.*.npy are corrupt ({first}); {REBUILD_HINT}"
             ) from None
@@ -499,7 +499,7 @@ class Generation:
         try:
             index = read_search_index(file)
         except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+            first = first_line(exc, "unreadable")
             raise IndexCorrupt(f"index file {file} is corrupt ({first}); {REBUILD_HINT}") from None
         if index.ntotal != expected or index.d != dimensions:
             raise IndexCorrupt(
