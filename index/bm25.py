@@ -22,6 +22,7 @@ import numpy as np
 
 from index.diskarray import DiskArray
 from index.lexical_tokens import TOKENIZER_VERSION, tokenize
+from index.vectors import positions_in
 
 __all__ = ["LexicalIndex", "QueryTerms", "tokenize"]
 
@@ -230,9 +231,7 @@ class LexicalIndex:
 
     def rows_of(self, ids: Sequence[int]) -> np.ndarray:
         """Row of each paragraph id in this index (-1 for unknown ids)."""
-        wanted = np.asarray(ids, dtype=np.int64)
-        if not len(self.ids) or not len(wanted):
-            return np.full(len(wanted), -1, dtype=np.int64)
-        at = np.minimum(np.searchsorted(self._sorted_ids, wanted), len(self.ids) - 1)
-        found = self._sorted_ids[at] == wanted
-        return np.where(found, self._order[at], -1)
+        at = positions_in(self._sorted_ids, ids)
+        rows = np.full(len(at), -1, dtype=np.int64)
+        rows[at >= 0] = self._order[at[at >= 0]]
+        return rows

@@ -42,6 +42,15 @@ def id_order(ids: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered, order
 
 
+def positions_in(sorted_ids: np.ndarray, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Position of each of ``ids`` in the ascending ``sorted_ids`` (-1 for ids not there)."""
+    wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
+    if not len(sorted_ids) or not len(wanted):
+        return np.full(len(wanted), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
+    return np.where(sorted_ids[at] == wanted, at, -1).astype(np.int64)
+
+
 def write_table(
     directory: Path, name: str, ids: Sequence[int] | np.ndarray, vectors: np.ndarray
 ) -> np.ndarray:
@@ -99,11 +108,7 @@ class VectorTable:
 
     def rows_of(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Row of each id (-1 for unknown ids)."""
-        wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
-        if not len(self.ids) or not len(wanted):
-            return np.full(len(wanted), -1, dtype=np.int64)
-        at = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
-        return np.where(self.ids[at] == wanted, at, -1).astype(np.int64)
+        return positions_in(self.ids, ids)
 
     def get(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Vectors of ``ids`` as float32, rows in the given order (KeyError for unknown ids)."""
