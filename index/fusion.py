@@ -59,6 +59,11 @@ def paragraph_terms(text: str, spans: Sequence[tuple[int, int]]) -> list[list[st
     return sentence_terms(text, spans) if spans else sentence_terms(text, [(0, len(text))])
 
 
+def heading_terms(context: Sequence[str]) -> list[list[str]]:
+    """The terms of each non-empty title or heading in ``context``."""
+    return [sentence_terms(c, [(0, len(c))])[0] for c in context if c]
+
+
 def lexical_match(
     terms: QueryTerms,
     text: str,
@@ -89,7 +94,7 @@ def lexical_match(
     coverage = sum(weight[t] for t in in_text) / mass
 
     if head_pieces is None:
-        head_pieces = [sentence_terms(c, [(0, len(c))])[0] for c in context if c]
+        head_pieces = heading_terms(context)
     in_head = wanted & {t for piece in head_pieces for t in piece}
     title_coverage = sum(weight[t] for t in in_head - in_text) / mass
     best = max(per_sentence)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index.fusion import SIGNALS, fuse, lexical_match, paragraph_terms
+from index.fusion import SIGNALS, fuse, heading_terms, lexical_match, paragraph_terms
 from index.models import Hit, SentenceSpan
 from index.settings import SearchSettings
 from index.term_cache import LruMemo
@@ -113,9 +113,7 @@ class HybridSearcher:
                 spans,
                 heading,
                 pieces=self._paragraph_terms.get(pid, lambda: paragraph_terms(row.text, spans)),
-                head_pieces=self._heading_terms.get(
-                    heading, lambda: [paragraph_terms(c, ())[0] for c in heading if c]
-                ),
+                head_pieces=self._heading_terms.get(heading, lambda: heading_terms(heading)),
             )
             features["sentence"][i] = float(scores.max()) if len(group) else dense[i]
             features["coverage"][i] = match.coverage
