@@ -72,6 +72,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     evaluate.add_argument("--limit", type=int, default=0, metavar="N",
                           help="use only the first N questions (dialogs with --dialogs)")
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.add_argument("--details", type=Path, metavar="FILE",
+                          help="natural sets: write each question's outcome to FILE (JSON Lines)")
     evaluate.set_defaults(handler=_eval)
 
 
@@ -137,6 +139,15 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.limit < 0:
         return _fail("--limit must be 0 (all) or more")
     try:
+        from bot.natural_eval import sniff_natural
+
+        if sniff_natural(args.file):
+            return _eval_natural(args, settings)
+    except FileNotFoundError:
+        return _fail(f"file not found: {args.file}")
+    except (OSError, UnicodeDecodeError) as exc:
+        return _fail(f"cannot read {args.file}: {exc}")
+    try:
         if args.dialogs:
             dialogs = load_dialogs(args.file, args.limit)
         else:
@@ -164,4 +175,47 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     except RerankError as exc:
         return _fail(str(exc))
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else text)
+    return 0
+
+
+def _eval_natural(args: argparse.Namespace, settings: Settings) -> int:
+    """``citebot eval`` on natural questions or conversations (answer-level gold)."""
+    from bot.evaluation import EvalFormatError
+    from bot.natural_eval import (
+        NaturalDialog,
+        evaluate_natural,
+        evaluate_natural_dialogs,
+        format_natural_report,
+        read_natural,
+    )
+    from bot.rerank import RerankError
+
+    try:
+        records = read_natural(args.file, args.limit)
+    except (OSError, UnicodeDecodeError) as exc:
+        return _fail(f"cannot read {args.file}: {exc}")
+    except EvalFormatError as exc:
+        return _fail(str(exc))
+    engine = _open_engine(settings)
+
+    def progress(done: int, total: int) -> None:
+        if args.verbose and (done % 50 == 0 or done == total):
+            print(f"{done}/{total}", file=sys.stderr, flush=True)
+
+    dialogs = bool(records) and isinstance(records[0], NaturalDialog)
+    try:
+        if dialogs:
+            report = evaluate_natural_dialogs(engine, records, progress)  # type: ignore[arg-type]
+        else:
+            report = evaluate_natural(engine, records, progress)  # type: ignore[arg-type]
+    except RerankError as exc:
+        return _fail(str(exc))
+    if args.details:
+        with open(args.details, "w", encoding="utf-8") as out:
+            for row in report.details:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        print(format_natural_report(report, dialogs=dialogs))
     return 0

@@ -55,6 +55,16 @@ class Answer:
     # Further results, offered behind a "More" button; never part of the answer itself.
     more: tuple[Citation, ...] = ()
     confidence: float = 0.0
+    # What kind of reply this is when it is not a quoted answer or a refusal: small talk
+    # ("greeting", "thanks", "help") or a reply about the conversation ("about", "more").
+    reply_kind: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """"answer", "abstain", or the reply kind set for small talk and the like."""
+        if self.reply_kind is not None:
+            return self.reply_kind
+        return "abstain" if self.abstained else "answer"
 
     @property
     def text(self) -> str:
@@ -65,6 +75,7 @@ class Answer:
         """The CLI's JSON answer object."""
         return {
             "question": self.question,
+            "kind": self.kind,
             "abstained": self.abstained,
             "answer": self.text,
             "citations": [c.to_json() for c in self.citations],
