@@ -16,7 +16,7 @@ from bot.terminal import ChatSession
 from index import Embedder, IndexSettings, build_index, open_knowledge_base
 from conftest import write_corpus
 
-ANSWER_KEYS = {"question", "abstained", "answer", "citations"}
+ANSWER_KEYS = {"question", "kind", "abstained", "answer", "citations"}
 CITATION_KEYS = {"n", "article_id", "title", "url", "date", "paragraph", "text", "score"}
 
 
