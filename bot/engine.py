@@ -21,6 +21,7 @@ from bot.question import (
     unseen_weight,
 )
 from bot.rerank import Reranker
+from bot.typos import correct_spelling
 from bot.settings import Settings
 from index import (
     ArticleInfo,
@@ -121,15 +122,19 @@ class Engine:
             answer = Answer(question=text, abstained=True)
             return Trace(Reply(answer, conversation), None, (), None, time.perf_counter() - started)
 
+        # Misspelled words are searched and judged as the words the articles use.
+        searched = correct_spelling(
+            text, self.kb.spelling_corrections, self.kb.term_weights, self._corpus.unseen_weight()
+        )
         if history:
-            resolution = resolve(text, conversation, self._corpus)
+            resolution = resolve(searched, conversation, self._corpus)
         else:
-            resolution = Resolution(question=text, query=text)
+            resolution = Resolution(question=searched, query=searched)
         hits, expanded = self._retrieve(resolution)
         if self.reranker is not None and hits:
             hits = self.reranker.rerank(resolution.query, hits)[:SEARCH_DEPTH]
 
-        terms = question_terms(text, self.kb.term_weights, resolution.context)
+        terms = question_terms(searched, self.kb.term_weights, resolution.context)
         answer_settings = self.settings.answer
         draft = compose(
             terms,
@@ -156,7 +161,7 @@ class Engine:
                 confidence=confidence,
             )
         turn = Turn(
-            question=text,
+            question=searched,
             query=resolution.query,
             cited=tuple(
                 CitedParagraph(c.paragraph_id, c.article_id, c.paragraph) for c in answer.citations

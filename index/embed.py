@@ -302,6 +302,19 @@ class Embedder:
                     self._token_counter = counter
         return self._token_counter
 
+    def dictionary_words(self) -> frozenset[str]:
+        """Whole lower-case words of the model's tokenizer vocabulary (empty if it has none).
+
+        A word-piece vocabulary lists tens of thousands of common words whole, which makes it a
+        dictionary of real words: spelling correction leaves those alone.
+        """
+        counter = self._counter()
+        if counter is None:
+            return frozenset()
+        return frozenset(
+            w for w in counter.get_vocab() if w.isalpha() and w.islower() and len(w) > 1
+        )
+
     # -- identity ---------------------------------------------------------------------------------
 
     @property

@@ -27,6 +27,7 @@ from index.store import (
 
 if TYPE_CHECKING:
     from index.search import HybridSearcher
+    from index.spelling import Speller
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class KnowledgeBase:
         self._rejected: str | None = None
         self._rejected_reason: str | None = None
         self._serving = self._serve(generation)
+        self._spellers: dict[str, Speller] = {}
 
     def _serve(self, generation: Generation) -> _Serving:
         from index.search import HybridSearcher
@@ -159,6 +161,25 @@ class KnowledgeBase:
         for term in terms:
             tid = lexical.term_id.get(term)
             out[term] = lexical.unseen_idf if tid is None else float(lexical.idf[tid])
+        return out
+
+    def spelling_corrections(self, words: Iterable[str]) -> dict[str, str]:
+        """Corrections of lower-cased words whose term no paragraph holds to terms it does."""
+        serving = self._serving
+        speller = self._spellers.get(serving.generation.generation)
+        if speller is None:
+            from index.spelling import Speller
+
+            lexical = serving.generation.lexical
+            speller = Speller(lexical.vocab, np.diff(np.asarray(lexical.indptr)),
+                              self.embedder.dictionary_words())
+            # One generation serves at a time; the speller of a replaced one is dropped.
+            self._spellers = {serving.generation.generation: speller}
+        out: dict[str, str] = {}
+        for word in words:
+            fixed = speller.correct(word)
+            if fixed is not None:
+                out[word] = fixed
         return out
 
     def latest_articles(self, n: int) -> tuple[ArticleInfo, ...]:
