@@ -128,6 +128,14 @@ def _searched_by(kind: str, recall: float | None) -> str:
     return f"searched by {kind}, recall@10 {recall:.3f} of exact"
 
 
+def _split_by(version: int) -> str:
+    from index import SPLITTER_VERSION
+
+    if 0 < version < SPLITTER_VERSION:
+        return f"; split by splitter {version} of {SPLITTER_VERSION}: run `citebot index build`"
+    return ""
+
+
 def _print_stats(stats: IndexStats) -> None:
     rows = (
         ("index", f"{stats.path} (generation {stats.generation}, format {stats.format_version})"),
@@ -135,7 +143,8 @@ def _print_stats(stats: IndexStats) -> None:
         ("articles", str(stats.articles)),
         ("paragraphs",
          f"{stats.paragraphs} ({_searched_by(stats.paragraph_search, stats.paragraph_recall)})"),
-        ("sentences", f"{stats.sentences} ({_searched_by(stats.sentence_search, stats.sentence_recall)})"),
+        ("sentences", f"{stats.sentences} ({_searched_by(stats.sentence_search, stats.sentence_recall)}"
+                      f"{_split_by(stats.sentence_splitter)})"),
         ("size", _size(stats.size_bytes)),
         ("built", stats.built_at),
     )

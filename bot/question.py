@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from bot.noise import strip_noise
 from index import tokenize
 
 # Questions longer than this are cut: nobody types more, and a pasted article would only make
@@ -41,8 +42,8 @@ _SPACE = re.compile(r"\s+")
 
 
 def normalize_question(text: str) -> str:
-    """Strip, collapse whitespace and cap the length of a question."""
-    text = _SPACE.sub(" ", text).strip()
+    """Strip markup and chat noise, collapse whitespace and cap the length of a question."""
+    text = _SPACE.sub(" ", strip_noise(text)).strip()
     if len(text) > MAX_QUESTION_CHARS:
         cut = text[:MAX_QUESTION_CHARS]
         # Cut at a word boundary when one is near, so no half word reaches the search.

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         SentenceSpan,
         SkippedFile,
     )
-    from index.sentences import sentence_spans
+    from index.sentences import SPLITTER_VERSION, sentence_spans
     from index.settings import (
         EmbeddingSettings,
         IndexSettings,
@@ -71,6 +71,7 @@ _WHERE = {
     "SentenceSpan": "index.models",
     "SkippedFile": "index.models",
     "sentence_spans": "index.sentences",
+    "SPLITTER_VERSION": "index.sentences",
     "EmbeddingSettings": "index.settings",
     "IndexSettings": "index.settings",
     "KnowledgeBaseSettings": "index.settings",
@@ -112,6 +113,7 @@ __all__ = [
     "NothingIndexed",
     "Paragraph",
     "SearchSettings",
+    "SPLITTER_VERSION",
     "SentenceSpan",
     "SkippedFile",
     "SplitSettings",

@@ -223,7 +223,8 @@ def _plan(
             pid = reuse.paragraph_ids.get((article.article_id, p.number, h)) if reuse else None
             if pid is None:
                 pid, next_paragraph = next_paragraph, next_paragraph + 1
-            spans = split_sentences(p.text) or [(0, len(p.text))]
+            # A paragraph that is only a heading has no sentence: nothing in it is quoted.
+            spans = split_sentences(p.text)
             sentences = []
             for start, end in spans:
                 sentences.append((next_sentence, start, end))
@@ -320,8 +321,12 @@ def _build_locked(
     started: float,
     split_sentences: SentenceSplitter | None = None,
 ) -> BuildSummary:
+    splitter_version = 0  # a caller's own splitter has no version
     if split_sentences is None:
+        from index.sentences import SPLITTER_VERSION
         from index.sentences import sentence_spans as split_sentences
+
+        splitter_version = SPLITTER_VERSION
     for name in remove_stale_temporaries(root):
         log.info("removed the unfinished generation %s of an earlier build", name)
     skipped = list(skipped_in)
@@ -371,6 +376,7 @@ def _build_locked(
             paragraphs=0,
             sentences=0,
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            sentence_splitter=splitter_version,
         )
         manifest = write_generation(
             temp, plan.records, paragraph_vectors, sentence_vectors, manifest,

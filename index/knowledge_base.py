@@ -14,6 +14,7 @@ import numpy as np
 from index.ann import describe
 from index.embed import Embedder
 from index.errors import CitebotIndexError, IndexCorrupt, IndexMismatch
+from index.manifest import stale_sentences
 from index.models import ArticleInfo, Hit, IndexStats, Paragraph, SentenceSpan
 from index.settings import KnowledgeBaseSettings
 from index.store import (
@@ -64,6 +65,9 @@ class KnowledgeBase:
     def _serve(self, generation: Generation) -> _Serving:
         from index.search import HybridSearcher
 
+        notice = stale_sentences(generation.manifest, self.root)
+        if notice:
+            log.warning("%s", notice)
         return _Serving(generation, HybridSearcher(generation, self.embedder, self.settings.search))
 
     @property
@@ -206,6 +210,7 @@ class KnowledgeBase:
             paragraph_recall=manifest.paragraph_search.recall_at_10,
             sentence_search=describe(manifest.sentence_search),
             sentence_recall=manifest.sentence_search.recall_at_10,
+            sentence_splitter=manifest.sentence_splitter,
         )
 
     def embed_query(self, text: str) -> np.ndarray:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from index.errors import IndexCorrupt, IndexMismatch
+from index.sentences import SPLITTER_VERSION
 
 if TYPE_CHECKING:
     from index.embed import Embedder
@@ -73,6 +74,9 @@ class Manifest:
     files: tuple[tuple[str, int], ...] = ()
     paragraph_search: SearchIndexInfo = SearchIndexInfo()
     sentence_search: SearchIndexInfo = SearchIndexInfo()
+    # Version of the sentence splitter that made the stored sentence spans (a manifest written
+    # before it was recorded reads as 1; 0 stands for a splitter passed in by the caller).
+    sentence_splitter: int = SPLITTER_VERSION
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as written to ``manifest.json``."""
@@ -105,6 +109,7 @@ class Manifest:
             files=tuple((str(k), int(v)) for k, v in dict(data.get("files", {})).items()),
             paragraph_search=SearchIndexInfo.from_json(data["paragraph_search"]),
             sentence_search=SearchIndexInfo.from_json(data["sentence_search"]),
+            sentence_splitter=int(data.get("sentence_splitter", 1)),
         )
 
 
@@ -134,6 +139,18 @@ def write_manifest(directory: Path, manifest: Manifest) -> Path:
     path = directory / MANIFEST_NAME
     path.write_text(json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n", "utf-8")
     return path
+
+
+def stale_sentences(manifest: Manifest, where: Path) -> str | None:
+    """A one-line notice when the index's sentences were split by an older splitter, else None."""
+    if 0 < manifest.sentence_splitter < SPLITTER_VERSION:
+        # Still served: old spans are verbatim slices of their paragraphs, only cut less well.
+        return (
+            f"index {where} split its sentences with splitter version {manifest.sentence_splitter} "
+            f"but this citebot splits with version {SPLITTER_VERSION}; run `citebot index build` to "
+            "re-split them (only changed sentences are embedded again)"
+        )
+    return None
 
 
 def check_compatible(manifest: Manifest, embedder: Embedder, where: Path) -> None:

@@ -107,6 +107,8 @@ class IndexStats:
     paragraph_recall: float | None = None
     sentence_search: str = "flat"
     sentence_recall: float | None = None
+    # Version of the sentence splitter that split the stored sentences (see index.sentences).
+    sentence_splitter: int = 0
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,10 @@ class HybridSearcher:
             return []
         fused = pool.features["fused"]
         # Ties (e.g. paragraphs with identical text) go to the lower id, so results are stable.
-        order = np.lexsort((np.asarray(pool.ids), -fused))[:k]
-        return [self._hit(pool, int(i)) for i in order]
+        order = np.lexsort((np.asarray(pool.ids), -fused))
+        # A paragraph without sentences (a heading standing alone) has nothing to quote.
+        quotable = [int(i) for i in order if pool.sentences[pool.ids[i]]][:k]
+        return [self._hit(pool, i) for i in quotable]
 
     def pool(
         self, query: str, vector: np.ndarray, prior: Mapping[int, float] | None = None

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from index.models import Article, Block, Document, Paragraph
-from index.sentences import sentence_spans
+from index.sentences import text_spans
 from index.settings import SplitSettings
 
 CountTokens = Callable[[str], int]
@@ -108,7 +108,8 @@ def split_text(text: str, count_tokens: CountTokens, budget: int) -> list[str]:
     if count_tokens(text) <= budget:
         return [text]
     units: list[tuple[int, int, int]] = []
-    for start, end in sentence_spans(text):
+    # Headings count too: every word of the paragraph must land in one of its pieces.
+    for start, end in text_spans(text):
         units.extend(_fitting_units(text, start, end, count_tokens, budget))
     # A tokenizer that adds special tokens counts them once per call, so summing unit counts
     # would overstate a joined piece; count them once per piece instead.

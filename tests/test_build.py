@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from index import (
     sentence_spans,
 )
 from index.build import build_lock
+from index.sentences import SPLITTER_VERSION
 from index.store import open_generation, read_current
 
 pytestmark = pytest.mark.model
@@ -280,3 +282,59 @@ def test_concurrent_searches_agree(kb_settings: KnowledgeBaseSettings, embedder:
     assert errors == []
     assert len(results) == len(queries)
     assert all(ids == expected[q] for q, ids in results)
+
+
+def test_an_index_split_the_old_way_serves_until_one_build_resplits_it(
+    kb_settings: KnowledgeBaseSettings, embedder: Embedder, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # An older splitter (here: one sentence per paragraph) and a manifest that predates the
+    # splitter version, as an index built by an older citebot has.
+    with monkeypatch.context() as patched:
+        patched.setattr("index.sentences.sentence_spans", lambda text: [(0, len(text))])
+        build_index(kb_settings, embedder=embedder)
+    root = Path(kb_settings.index.path)
+    manifest_path = root / "generations" / read_current(root) / "manifest.json"
+    data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    del data["sentence_splitter"]
+    manifest_path.write_text(json.dumps(data), encoding="utf-8")
+
+    with caplog.at_level(logging.WARNING, logger="index.knowledge_base"):
+        kb = open_knowledge_base(kb_settings, embedder)
+    assert kb.stats().sentence_splitter == 1
+    assert kb.search("Which owl hunts lemmings in the Arctic?", 1)[0].article_id == "owls"
+    notices = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(notices) == 1 and "\n" not in notices[0] and "citebot index build" in notices[0]
+
+    summary = build_index(kb_settings, embedder=embedder)
+    # Paragraph texts did not change: their vectors come from the cache; only sentences that
+    # the new splitter cuts differently are embedded.
+    assert summary.embedded == 0 and summary.embedded_sentences > 0
+    kb = open_knowledge_base(kb_settings, embedder)
+    assert kb.stats().sentence_splitter == SPLITTER_VERSION
+    generation = open_generation(root)
+    for article in CORPUS.values():
+        for number, text in enumerate(article["paragraphs"]):  # type: ignore[arg-type]
+            row = generation.paragraph_row(str(article["id"]), number)
+            assert row is not None
+            stored = generation.sentences([row.paragraph_id])[row.paragraph_id]
+            assert [(s.start, s.end) for s in stored] == sentence_spans(text)
+    assert build_index(kb_settings, embedder=embedder).embedded_sentences == 0
+
+
+def test_a_heading_alone_has_no_sentence_and_is_no_hit(
+    kb_settings: KnowledgeBaseSettings, corpus_dir: Path, embedder: Embedder
+) -> None:
+    write_corpus(corpus_dir, {"notes": {
+        "id": "notes", "title": "Field notes",
+        "paragraphs": ["Lemmings in the Arctic tundra",
+                       "Lemmings are small rodents that live in the Arctic tundra."],
+    }})
+    build_index(kb_settings, embedder=embedder)
+    generation = open_generation(Path(kb_settings.index.path))
+    heading = generation.paragraph_row("notes", 0)
+    assert heading is not None and generation.sentences([heading.paragraph_id]) == {
+        heading.paragraph_id: ()}
+    hits = open_knowledge_base(kb_settings, embedder).search("lemmings in the Arctic tundra", 10)
+    assert hits and heading.paragraph_id not in {h.paragraph_id for h in hits}
+    assert all(h.sentences for h in hits)
