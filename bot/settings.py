@@ -40,6 +40,8 @@ class AnswerSettings:
     max_citations: int = 3
     max_sentences: int = 2
     abstain_threshold: float = 0.5
+    # Read the best paragraphs' likeliest sentences with the question (bot/selector.py).
+    selector: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,9 @@ class Settings:
 _PATH_KEYS = {
     ("index", "path"), ("index", "sources"), ("telegram", "state_path"), ("embedding", "cache_dir"),
 }
+# Path keys whose default, too, lives beside the config file when there is one: the bot's state
+# belongs with the bot's config, not wherever `citebot serve` happens to be started.
+_DEFAULTS_BESIDE_CONFIG = {("telegram", "state_path")}
 
 
 def _coerce(section: str, key: str, value: Any, annotation: Any) -> Any:
@@ -154,6 +159,12 @@ def settings_from_dict(data: dict[str, Any], base: Path | None = None) -> Settin
             coerced = _coerce(section, key, value, field_types[key])
             kwargs[key] = _resolve_paths(section, key, coerced, base) if base else coerced
         sections[section] = cls(**kwargs)
+    if base is not None:
+        for section, key in _DEFAULTS_BESIDE_CONFIG:
+            if key not in (data.get(section) or {}):
+                current = sections.get(section) or hints[section]()
+                default = getattr(current, key)
+                sections[section] = dataclasses.replace(current, **{key: str(base / default)})
     return Settings(**sections)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol, TextIO
 
 from bot.models import Conversation, Reply
-from bot.render import render_answer
+from bot.render import render_answer, terminal_width
 
 HELP = """Ask a question about the articles; follow-up questions may refer to earlier answers.
 Commands:
@@ -29,10 +29,18 @@ class Answerer(Protocol):
 class ChatSession:
     """One conversation: turns lines (questions or /commands) into printed replies."""
 
-    def __init__(self, engine: Answerer, emit: Callable[[str], None], as_json: bool) -> None:
+    def __init__(
+        self,
+        engine: Answerer,
+        emit: Callable[[str], None],
+        as_json: bool,
+        width: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.engine = engine
         self.emit = emit
         self.as_json = as_json
+        # Asked afresh for every answer, so a resized terminal is wrapped at its new width.
+        self.width = width
         self.conversation = Conversation()
 
     def handle(self, line: str) -> bool:
@@ -47,7 +55,7 @@ class ChatSession:
         if self.as_json:
             self.emit(json.dumps(reply.answer.to_json(), ensure_ascii=False))
         else:
-            self.emit(render_answer(reply.answer) + "\n")
+            self.emit(render_answer(reply.answer, self.width()) + "\n")
         return True
 
     def _command(self, text: str) -> bool:
@@ -72,7 +80,7 @@ def run_lines(engine: Answerer, lines: Iterable[str], out: TextIO, as_json: bool
     def emit(text: str) -> None:
         print(text, file=out, flush=True)
 
-    session = ChatSession(engine, emit, as_json)
+    session = ChatSession(engine, emit, as_json, width=lambda: terminal_width(out))
     for line in lines:
         if not session.handle(line):
             break
@@ -90,7 +98,7 @@ def run_interactive(engine: Answerer, out: TextIO = sys.stdout) -> int:
         print(text, file=out, flush=True)
 
     emit("citebot: ask about the articles. /help for commands, Ctrl-D to leave.\n")
-    session = ChatSession(engine, emit, as_json=False)
+    session = ChatSession(engine, emit, as_json=False, width=lambda: terminal_width(out))
     while True:
         try:
             line = input(PROMPT)

@@ -48,6 +48,23 @@ def test_load_resolves_paths_relative_to_the_config_file(tmp_path: Path) -> None
     assert settings.index.sources == (str(config.parent / "articles"),)
 
 
+def test_default_state_path_lives_beside_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "conf" / "citebot.toml"
+    config.parent.mkdir()
+    # Without a [telegram] section, and with one that leaves state_path out.
+    for text in ("[index]\npath = 'idx'\n", "[telegram]\nquestions_per_minute = 3\n"):
+        config.write_text(text, encoding="utf-8")
+        settings = load_settings(config)
+        assert settings.telegram.state_path == str(config.parent / "citebot-bot.sqlite")
+    assert settings.telegram.questions_per_minute == 3
+    # The index keeps defaulting to the working directory; no config file changes nothing.
+    assert settings.index.path == Settings().index.path
+    assert load_settings(None).telegram.state_path == "citebot-bot.sqlite"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -116,6 +116,24 @@ def test_abstains_when_the_articles_do_not_say(api: FakeBotApi, bot: BotProcess)
     assert call.params["text"].startswith("I couldn't find an answer")
 
 
+def test_small_talk_gets_a_plain_reply_and_keeps_the_thread(
+    api: FakeBotApi, bot: BotProcess
+) -> None:
+    ann = user(26, "Ann")
+    chat = private_chat(ann)
+    _, hello = ask(api, chat, ann, "hi")
+    assert hello.params["text"].startswith("Hello!") and "<blockquote>" not in hello.params["text"]
+    assert "Sources" not in hello.params["text"] and buttons(api, hello) == {}
+    ask(api, chat, ann, "Who discovered penicillin?")
+    _, thanks = ask(api, chat, ann, "thanks!")
+    assert thanks.params["text"].startswith("You&#x27;re welcome") and buttons(api, thanks) == {}
+    _, follow = ask(api, chat, ann, "When did he get the Nobel Prize?")
+    assert "1945" in first_quote(follow)
+    group, bob = group_chat(-1021, "Readers"), user(27, "Bob")
+    _, greeted = ask(api, group, bob, f"@{api.username} hello!")
+    assert greeted.params["text"].startswith("Hello!")
+
+
 def test_html_hostile_question_and_article(api: FakeBotApi, bot: BotProcess) -> None:
     ann = user(16, "Ann")
     question = "What does the <b>harbour kiosk</b> menu board read? & <script>x</script>"

@@ -142,3 +142,21 @@ def test_split_cuts_a_word_longer_than_a_message() -> None:
 def test_a_tag_longer_than_the_limit_is_an_error() -> None:
     with pytest.raises(ValueError):
         split_html(f'<a href="https://x.org/{"y" * 200}">z</a> ' * 3, limit=100)
+
+
+def test_small_talk_is_escaped_plain_text_without_sources() -> None:
+    hello = Answer("hi", abstained=False, reply_kind="greeting", message='Hello! Try “<b>&"x"”')
+    html = render_answer(hello, source_refs(hello))
+    assert html == "Hello! Try “&lt;b&gt;&amp;&quot;x&quot;”"
+    assert "Sources" not in html and "blockquote" not in html
+    helped = Answer("help", abstained=False, reply_kind="help", message="I answer questions.")
+    assert render_answer(helped, ()).endswith("/help lists my commands.")
+
+
+def test_quotes_with_their_own_quotation_marks_are_not_doubled() -> None:
+    said = "“The relationship has come out of the closet,” he said."
+    ended = "He said: “We trained the model.”"
+    answer = _answer((said, 1), (ended, 2), citations=(_citation(1, said), _citation(2, ended)))
+    html = render_answer(answer, source_refs(answer))
+    assert html.startswith(f"<blockquote>{said} [1]\n{ended} [2]</blockquote>")
+    assert "““" not in html and "””" not in html

@@ -9,12 +9,16 @@ from dataclasses import dataclass
 from html import escape
 
 from bot.models import Answer
+from bot.render import quoted
+from bot.smalltalk import HELP
 
 # Telegram's limit is 4,096 characters of text after entity parsing; measuring the HTML source in
 # UTF-16 code units instead is stricter, so a chunk that fits here always fits there.
 MAX_MESSAGE_LENGTH = 4096
 
 ABSTAIN_TEXT = "I couldn't find an answer to that in the articles I have."
+# Added to the small-talk help reply: in Telegram the commands are one tap away.
+HELP_HINT = "/help lists my commands."
 
 
 @dataclass(frozen=True)
@@ -59,13 +63,17 @@ def _source_line(ref: SourceRef) -> str:
 
 
 def render_answer(answer: Answer, refs: Sequence[SourceRef]) -> str:
-    """The answer message: the quotes in a blockquote, then the numbered sources."""
+    """The answer message: the quotes in a blockquote, then the numbered sources; small talk
+    as its plain reply."""
+    if answer.message and not answer.quotes:
+        text = escape(answer.message)
+        return f"{text}\n\n{HELP_HINT}" if answer.reply_kind == HELP else text
     if answer.abstained or not answer.quotes:
         text = ABSTAIN_TEXT
         if answer.more:
             text += "\nTap <b>More</b> for the closest passages I found."
         return text
-    lines = [f"“{escape(q.text)}” [{q.citation}]" for q in answer.quotes]
+    lines = [f"{escape(quoted(q.text))} [{q.citation}]" for q in answer.quotes]
     body = "<blockquote>" + "\n".join(lines) + "</blockquote>"
     sources = "\n".join(_source_line(ref) for ref in refs[: len(answer.citations)])
     return f"{body}\n\n<b>Sources</b>\n{sources}"
