@@ -166,6 +166,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="ask a random sample of N questions")
     parser.add_argument("--fit", action="store_true", help="refit the confidence model and print it")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--features", type=Path, metavar="FILE",
+                        help="also write each question's group, half and evidence (JSON Lines)")
     args = parser.parse_args()
 
     import torch
@@ -184,6 +186,11 @@ def main() -> None:
             it.features = trace.evidence.vector() if trace.evidence is not None else None
             it.confidence = trace.reply.answer.confidence
         print(f"{len(items)} questions in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    if args.features:
+        with open(args.features, "w", encoding="utf-8") as out:
+            for it in items:
+                out.write(json.dumps({"group": it.group, "split": it.split,
+                                      "features": it.features}) + "\n")
 
     default = settings.answer.abstain_threshold
     if args.fit:

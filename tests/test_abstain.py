@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from bot.abstain import (
     DEFAULT_CALIBRATION,
+    SELECTOR_CALIBRATION,
     FEATURES,
     Calibration,
     Evidence,
@@ -67,7 +69,13 @@ def test_default_calibration_separates_the_two() -> None:
     good_ev = evidence(good, rank_sentences(good, owl_hit(0.7, 0.6, 20.0, 0.8))[0])
     bad_ev = evidence(bad, rank_sentences(bad, owl_hit(0.05, 0.02, 1.0, 0.0))[0])
     assert DEFAULT_CALIBRATION.confidence(good_ev) > 0.5 > DEFAULT_CALIBRATION.confidence(bad_ev)
-    assert len(DEFAULT_CALIBRATION.coefficients) == len(FEATURES)
+    # The calibration without the selector reads every feature but the selector's, the last.
+    assert len(DEFAULT_CALIBRATION.coefficients) == len(FEATURES) - 1
+    assert FEATURES[-1] == "selector"
+    assert len(SELECTOR_CALIBRATION.coefficients) == len(FEATURES)
+    sure = dataclasses.replace(good_ev, selector=4.0)
+    unsure = dataclasses.replace(bad_ev, selector=-4.0)
+    assert SELECTOR_CALIBRATION.confidence(sure) > 0.5 > SELECTOR_CALIBRATION.confidence(unsure)
 
 
 def test_fit_logistic_separates_and_shift_keeps_the_share() -> None:
