@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,15 @@ With --dialogs, FILE is JSON Lines of conversations instead:
   {"id": "...", "doc_id": "...", "turns": [{"question": "...", "paragraph_index": 0}, ...]}
 and the evidence paragraph of every follow-up turn is ranked (a) from the question alone,
 (b) with citebot's history handling (its own earlier answers, never the gold), and (c) by
-staying on the previous turn's paragraph (gold, and citebot's own previous top result)."""
+staying on the previous turn's paragraph (gold, and citebot's own previous top result).
+
+A natural set is recognized by its records: questions with a "kind" and answer strings in
+"gold" ({"question", "kind", "answerable", "article_id", "paragraph_index", "gold",
+"gold_match", "also", "expect"}), or conversations whose turns have a "turn_type". Each question
+is asked in a fresh conversation, each conversation in order; reported per kind: answer right
+(not refused, and the quote holds a gold string or the first citation is a gold paragraph),
+quote hit, citation@1 and wrong refusals; near-miss, off-topic and boilerplate questions
+refused; small talk that got the expected kind of reply."""
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -41,10 +50,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         parents=[common],
         help="answer questions with quotes from the articles",
         description="Answer a question with verbatim quotes and numbered sources. Without "
-        "QUESTION, read questions from standard input, one per line, each on its own.",
+        "QUESTION, read questions from standard input, one per line, each on its own; when "
+        "standard input is not a terminal (a pipe or a file), print one JSON object per answer.",
     )
     ask.add_argument("question", nargs="?", metavar="QUESTION", help="the question to answer")
-    ask.add_argument("--json", action="store_true", help="print one JSON object per answer")
+    ask.add_argument("--json", action="store_true",
+                     help="print one JSON object per answer (the default for piped questions)")
     ask.set_defaults(handler=_ask)
 
     chat = subparsers.add_parser(
@@ -89,23 +100,26 @@ def _fail(message: str) -> int:
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.render import render_answer
+    from bot.render import render_answer, terminal_width
     from bot.rerank import RerankError
 
     engine = _open_engine(settings)
-    if args.question is not None:
-        questions = [args.question]
-    else:
-        questions = [line for line in sys.stdin if line.strip()]
+    from_stdin = args.question is None
+    # Questions piped in come from a program, which gets one JSON object per line (like chat).
+    as_json = args.json or (from_stdin and not sys.stdin.isatty())
+    questions: Iterable[str] = (
+        (line for line in sys.stdin if line.strip()) if from_stdin else [args.question]
+    )
+    width = terminal_width(sys.stdout)
     try:
         for i, question in enumerate(questions):
             answer = engine.ask(question).answer
-            if args.json:
+            if as_json:
                 print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
             else:
-                if len(questions) > 1:
+                if from_stdin:
                     print(("\n" if i else "") + f"Q: {answer.question}")
-                print(render_answer(answer), flush=True)
+                print(render_answer(answer, width), flush=True)
     except RerankError as exc:
         return _fail(str(exc))
     return 0

@@ -8,9 +8,11 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.abstain import DEFAULT_CALIBRATION, Calibration, Evidence, evidence
-from bot.compose import SentenceChoice, compose
-from bot.followup import Resolution, blend, resolve
+from bot.abstain import DEFAULT_CALIBRATION, SELECTOR_CALIBRATION, Calibration, Evidence, evidence
+from bot.compose import Draft, SentenceChoice, compose
+from bot.followup import Resolution, blend, personal, resolve, without_namesakes
+from bot.followup_answers import answer_move
+from bot.followup_judge import FOLLOWUP_CONFIDENCE, answered_in_article, followup_evidence
 from bot.models import Answer, CitedParagraph, Conversation, Reply, Turn
 from bot.question import (
     QuestionTerms,
@@ -20,9 +22,12 @@ from bot.question import (
     stems,
     unseen_weight,
 )
+from bot.mismatch import missing_numbers
 from bot.rerank import Reranker
+from bot.selector import AnswerSelector
 from bot.typos import correct_spelling
 from bot.settings import Settings
+from bot.smalltalk import small_talk, without_pleasantries
 from index import (
     ArticleInfo,
     Embedder,
@@ -63,6 +68,12 @@ class _CorpusView:
     def article_paragraph_ids(self, article_id: str) -> Sequence[int]:
         return self.kb.article_paragraph_ids(article_id)
 
+    def search(self, query: str, k: int = SEARCH_DEPTH) -> list[Hit]:
+        return self.kb.search(query, k)
+
+    def hit_for(self, paragraph_id: int) -> Hit | None:
+        return self.kb.hit_for(paragraph_id)
+
     def article_words(self, article_id: str) -> set[str]:
         key = (self.kb.generation, article_id)
         with self._lock:
@@ -93,11 +104,18 @@ class Engine:
         settings: Settings,
         kb: KnowledgeBase,
         reranker: Reranker | None = None,
-        calibration: Calibration = DEFAULT_CALIBRATION,
+        calibration: Calibration | None = None,
+        selector: AnswerSelector | None = None,
     ) -> None:
         self.settings = settings
         self.kb = kb
         self.reranker = reranker
+        if selector is None and settings.answer.selector:
+            selector = AnswerSelector(threads=settings.embedding.threads)
+        # A source checkout without the model file still answers, from similarity alone.
+        self.selector = selector if selector is not None and selector.available() else None
+        if calibration is None:
+            calibration = DEFAULT_CALIBRATION if self.selector is None else SELECTOR_CALIBRATION
         self.calibration = calibration
         self._corpus = _CorpusView(kb)
 
@@ -122,6 +140,15 @@ class Engine:
             answer = Answer(question=text, abstained=True)
             return Trace(Reply(answer, conversation), None, (), None, time.perf_counter() - started)
 
+        # --- small talk (bot/smalltalk.py) ---
+        # "hi", "thanks", "what can you do?" get a reply of their own, and the conversation is
+        # passed on as it was, so a "thanks" between two questions keeps the follow-up's thread.
+        talk = small_talk(text, self)
+        if talk is not None:
+            return Trace(Reply(talk, conversation), None, (), None, time.perf_counter() - started)
+        text = without_pleasantries(text)  # "hi, who won?" is searched as "who won?"
+        # --- end of small talk ---
+
         # Misspelled words are searched and judged as the words the articles use.
         searched = correct_spelling(
             text, self.kb.spelling_corrections, self.kb.term_weights, self._corpus.unseen_weight()
@@ -130,20 +157,29 @@ class Engine:
             resolution = resolve(searched, conversation, self._corpus)
         else:
             resolution = Resolution(question=searched, query=searched)
-        hits, expanded = self._retrieve(resolution)
-        if self.reranker is not None and hits:
-            hits = self.reranker.rerank(resolution.query, hits)[:SEARCH_DEPTH]
-
-        terms = question_terms(searched, self.kb.term_weights, resolution.context)
         answer_settings = self.settings.answer
-        draft = compose(
-            terms,
-            hits,
-            max_citations=answer_settings.max_citations,
-            max_sentences=answer_settings.max_sentences,
-        )
-        found, confidence = self._judge(resolution, terms, draft.main, expanded)
-        if found is None or confidence < answer_settings.abstain_threshold:
+        if resolution.move is not None:
+            # "tell me more", "who said that?", "what is this article about?" quote what the
+            # conversation points at; a move that cannot be made here is searched as asked.
+            moved = answer_move(
+                text, resolution, conversation, self._corpus, answer_settings.max_sentences
+            )
+            if moved is not None:
+                return self._reply(
+                    moved.answer, searched, resolution, conversation, moved.hits, None, started
+                )
+            resolution = resolve(searched, conversation, self._corpus, moves=False)
+        hits, draft, found, confidence = self._search(resolution)
+        threshold = answer_settings.abstain_threshold
+        if resolution.focus and (found is None or confidence < threshold):
+            # The conversation's articles plainly have nothing on this: asked as a new topic,
+            # another article may answer it.
+            alone = Resolution(question=resolution.question, query=resolution.question,
+                               new_topic=True)
+            retry = self._search(alone)
+            if retry[2] is not None and retry[3] >= threshold:
+                resolution, (hits, draft, found, confidence) = alone, retry
+        if found is None or confidence < threshold:
             # Nothing cited; the closest passages stay available behind "More".
             answer = Answer(
                 question=text,
@@ -160,13 +196,55 @@ class Engine:
                 more=draft.more,
                 confidence=confidence,
             )
+        return self._reply(answer, searched, resolution, conversation, hits, found, started)
+
+    def _search(self, resolution: Resolution) -> tuple[list[Hit], Draft, Evidence | None, float]:
+        """Retrieve for a resolved question, compose the answer and judge it."""
+        hits, expanded = self._retrieve(resolution)
+        if self.reranker is not None and hits:
+            hits = self.reranker.rerank(resolution.query, hits)[:SEARCH_DEPTH]
+        terms = question_terms(resolution.question, self.kb.term_weights, resolution.context)
+        answer_settings = self.settings.answer
+        draft = compose(
+            terms,
+            hits,
+            max_citations=answer_settings.max_citations,
+            max_sentences=answer_settings.max_sentences,
+            selector=self.selector,
+        )
+        found, confidence = self._judge(resolution, terms, draft.main, expanded)
+        main = draft.main
+        if main is not None and hits and hits[0].paragraph_id != main.hit.paragraph_id:
+            # The selector chose another paragraph to answer from: it leads the ranking too.
+            hits = [main.hit, *(h for h in hits if h.paragraph_id != main.hit.paragraph_id)]
+        if main is not None and missing_numbers(
+            resolution.question, f"{main.hit.title or ''}\n{main.hit.text}"
+        ):
+            # The question states a number the paragraph never does: a near miss ("super bowl
+            # 51" answered from Super Bowl 50), however well the rest matches.
+            confidence = 0.0
+        return hits, draft, found, confidence
+
+    def _reply(
+        self,
+        answer: Answer,
+        question: str,
+        resolution: Resolution,
+        conversation: Conversation,
+        hits: Sequence[Hit],
+        found: Evidence | None,
+        started: float,
+    ) -> Trace:
+        """The trace of an answer, with the turn it adds to the conversation."""
         turn = Turn(
-            question=searched,
+            question=question,
             query=resolution.query,
             cited=tuple(
                 CitedParagraph(c.paragraph_id, c.article_id, c.paragraph) for c in answer.citations
             ),
             abstained=answer.abstained,
+            # What was quoted: "he" and "who said that?" in the next question may point at it.
+            answer=answer.text,
         )
         reply = Reply(answer, conversation.add(turn, self.settings.conversation.max_turns))
         return Trace(reply, resolution, tuple(hits), found, time.perf_counter() - started)
@@ -183,6 +261,16 @@ class Engine:
             return None, 0.0
         found = evidence(terms, main)
         confidence = self.calibration.confidence(found)
+        if resolution.focus and main.hit.article_id in resolution.focus:
+            # A follow-up staying on the conversation's article is judged on its own words
+            # (bot/followup_judge.py): the names it borrowed match that article by construction.
+            own = question_terms(resolution.question, self.kb.term_weights)
+            words = self._corpus.article_words(main.hit.article_id)
+            fit = followup_evidence(own, main.hit.text, words, main.dense)
+            certain = resolution.returned or personal(resolution.question)
+            if answered_in_article(fit, points_back=resolution.refers, certain=certain):
+                return found, max(confidence, FOLLOWUP_CONFIDENCE)
+            return found, confidence
         if resolution.context:
             # A follow-up is also judged as the question it was resolved to ("what did he say
             # about his family?" + the names it refers to), on the expanded search's signals.
@@ -202,10 +290,16 @@ class Engine:
         # The cross-encoder, when on, gets its top_k candidates to reorder.
         depth = max(SEARCH_DEPTH, self.reranker.settings.top_k if self.reranker else 0)
         if resolution.query == resolution.question:
-            return self.kb.search(resolution.question, depth, prior=prior), {}
-        alone = self.kb.search(resolution.question, max(depth, BLEND_DEPTH), prior=prior)
-        expanded = self.kb.search(resolution.query, max(depth, BLEND_DEPTH), prior=prior)
-        return blend(alone, expanded, depth), {h.paragraph_id: h for h in expanded}
+            hits, by_id = self.kb.search(resolution.question, depth, prior=prior), {}
+        else:
+            alone = self.kb.search(resolution.question, max(depth, BLEND_DEPTH), prior=prior)
+            expanded = self.kb.search(resolution.query, max(depth, BLEND_DEPTH), prior=prior)
+            hits = blend(alone, expanded, depth, resolution.weight)
+            by_id = {h.paragraph_id: h for h in expanded}
+        if resolution.person:
+            # "when did he die?" about Nikola Tesla: not "Milutin Tesla died ...".
+            hits = without_namesakes(hits, resolution.person)
+        return hits, by_id
 
     def _evidence_in_context(
         self, resolution: Resolution, main: SentenceChoice, expanded: Mapping[int, Hit]
@@ -218,7 +312,8 @@ class Engine:
                      main.dense)
         terms = question_terms(resolution.query, self.kb.term_weights)
         coverage = terms.coverage(stems(main.text))
-        choice = SentenceChoice(hit, main.start, main.end, dense, coverage, dense + coverage)
+        choice = SentenceChoice(hit, main.start, main.end, dense, coverage, dense + coverage,
+                                main.selected)
         return evidence(terms, choice)
 
     def paragraph(self, article_id: str, number: int) -> Paragraph | None:

@@ -1,54 +1,56 @@
 """Follow-up questions: resolve "what did he say then?" against the conversation, without an LLM.
 
-A question that cannot stand alone (a pronoun with no antecedent in it, "and ..." / "what
-about ...", too few words of its own) is searched twice, as asked and with the key words of the
-previous question added, and the two rankings are blended; both searches carry a prior that
-favours the paragraphs the conversation cited, the next paragraph and their articles. A
-self-contained question on the same topic keeps part of that prior. A question that names
-something (or uses a rare word) the corpus holds but the conversation never mentioned starts a
-new topic: it is searched as it is, so it is not dragged back to the old one.
+A follow-up that names nothing the conversation's article lacks stays on that article: its
+prior lifts every paragraph of it above all others (``FOCUS_BONUS``), with a little extra for
+the paragraphs already cited and the next one. The engine leaves the article only when it
+plainly has nothing (``bot.followup_judge``). A question that cannot stand alone (a pronoun, "and
+..." / "what about ...", too few words of its own) is also searched with words of the
+conversation added (``bot.followup_context``: the names asked about, or the person the last
+answer named for "he"/"she") and the two rankings are blended. A question that names something
+(or uses several rare words) the corpus holds but the conversation never mentioned starts a new
+topic: it is searched as it is, so it is not dragged back to the old one. "back to <topic> —
+..." returns to an earlier article; "tell me more", "who said that?" and "what is this article
+about?" are moves answered by ``bot.followup_answers``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from bot.models import CitedParagraph, Conversation, Turn
+from bot.followup_context import (
+    MAX_EXPANSION_TERMS,
+    Corpus,
+    context_words,
+    continues,
+    focus_articles,
+    last_cited,
+    names_in,
+    needs_history,
+    person,
+    personal,
+    points_back,
+    without_namesakes,
+)
+from bot.followup_moves import ABOUT, move_of, return_to
+from bot.models import CitedParagraph, Conversation
 from bot.question import STOPWORDS, content_stems, entities, stems, words
 from index import Hit
 
-# Words that point back at something said before.
-ANAPHORA = frozenset(
-    """he she him her his hers they them their theirs it its this that these those there then
-    such former latter same other another else""".split()
-)
-# Openings that continue the previous question.
-CONTINUATIONS = (
-    "and ",
-    "and,",
-    "also ",
-    "but ",
-    "so ",
-    "then ",
-    "what about ",
-    "how about ",
-    "what else",
-    "anything else",
-    "why?",
-    "how?",
-    "how so",
-    "who else",
-    "where else",
-    "when?",
-    "for what",
-    "with who",
-    "with whom",
-    "like what",
-    "such as",
-)
+__all__ = [
+    "Corpus",
+    "Resolution",
+    "blend",
+    "last_cited",
+    "names_in",
+    "needs_history",
+    "personal",
+    "points_back",
+    "without_namesakes",
+    "prior_for",
+    "resolve",
+]
 
 # Prior bonuses, in units of the fused retrieval score (log-odds that one paragraph beats
 # another). Fitted on CoQA dialogs (benchmarks/conversation.py) against a topic-switch check:
@@ -64,30 +66,17 @@ SELF_CONTAINED_PRIOR = 0.5
 # A term at least this rare (idf relative to that of a term no paragraph holds) that the
 # conversation never mentioned marks a new topic, as does a new name.
 NEW_TERM_IDF = 0.8
-# Key terms of the previous question added to a follow-up's query.
-MAX_EXPANSION_TERMS = 4
+# How many such terms (when none is a name) make a question a new topic.
+NEW_TOPIC_TERMS = 2
+# Added to every paragraph of the conversation's articles for a follow-up that names nothing
+# new: far above any retrieval score, so it stays there unless they plainly have nothing.
+FOCUS_BONUS = 30.0
 # A follow-up is searched alone and with those terms; this is the expanded search's share.
 EXPANSION_WEIGHT = 0.5
-
-
-class Corpus(Protocol):
-    """What resolving a follow-up needs from the knowledge base."""
-
-    def article_paragraph_ids(self, article_id: str) -> Sequence[int]:
-        """Paragraph ids of an article in order."""
-        ...
-
-    def article_words(self, article_id: str) -> set[str]:
-        """The lexical terms of an article's text."""
-        ...
-
-    def term_weights(self, terms: Iterable[str]) -> Mapping[str, float]:
-        """The idf of each term; terms no paragraph holds weigh the most."""
-        ...
-
-    def unseen_weight(self) -> float:
-        """The idf of a term no paragraph holds (the largest there is)."""
-        ...
+# Within the article a follow-up stays on, the topic is known: the words carried over matter
+# less, and so does where the last answer was (natural follow-ups move on through the story).
+FOCUS_EXPANSION_WEIGHT = 0.25
+FOCUS_STICKINESS = 0.5
 
 
 @dataclass(frozen=True)
@@ -101,52 +90,21 @@ class Resolution:
     new_topic: bool = False
     # Words of earlier questions added to the query (``query`` = question + these).
     context: tuple[str, ...] = ()
-
-
-def continues(question: str) -> bool:
-    """Whether the question opens like a continuation ("and ...", "what about ...")."""
-    lowered = question.lower().lstrip(" \"'(")
-    return lowered.startswith(CONTINUATIONS)
-
-
-def anaphoric(question: str) -> bool:
-    """Whether the question points back (he, it, that, there...) at something it does not name."""
-    tokens = [w.lower() for w in words(question)]
-    if not any(t in ANAPHORA for t in tokens):
-        return False
-    # "it" etc. with a name in the same question usually refers to that name.
-    return not entities(question)
-
-
-def needs_history(question: str) -> bool:
-    """Whether a question likely depends on earlier turns to be understood."""
-    terms = content_stems(question)
-    if len(terms) <= 1:
-        return True
-    return continues(question) or anaphoric(question)
-
-
-def last_cited(conversation: Conversation) -> list[tuple[int, Turn]]:
-    """The turns that cited something, newest first, with their age (0 = the last turn)."""
-    out = []
-    for age, turn in enumerate(reversed(conversation.turns)):
-        if turn.cited:
-            out.append((age, turn))
-    return out
-
-
-def key_terms(turn: Turn, limit: int = MAX_EXPANSION_TERMS) -> list[str]:
-    """The words of a turn's question worth carrying into a follow-up (names first)."""
-    names = []
-    others = []
-    seen: set[str] = set()
-    for i, w in enumerate(words(turn.question)):
-        lw = w.lower()
-        if lw in STOPWORDS or lw in ANAPHORA or lw in seen or len(lw) < 3 and not lw.isdigit():
-            continue
-        seen.add(lw)
-        (names if i > 0 and (w[0].isupper() or any(c.isdigit() for c in w)) else others).append(w)
-    return (names + others)[:limit]
+    # A conversational move (``bot.followup_moves``: "more", "speaker", "about"), not a search.
+    move: str | None = None
+    # The article an "about" move names, in words ("the seizure dog").
+    topic: str = ""
+    # The articles a follow-up stays on (its prior lifts them above all others), most recent first.
+    focus: tuple[str, ...] = ()
+    # The expanded search's share when the two rankings are blended.
+    weight: float = EXPANSION_WEIGHT
+    # Whether only the conversation gives the question a meaning (``points_back``, or "back to
+    # <topic>" named the article), so that it is answered wherever its article answers it.
+    refers: bool = False
+    # A "back to <topic> — ..." turn: the user named the article (``focus``) it is about.
+    returned: bool = False
+    # Whom "he", "she" or "they" means, by name ("Nikola Tesla"); "" when no one or unknown.
+    person: str = ""
 
 
 def prior_for(
@@ -198,28 +156,114 @@ def new_terms(question: str, conversation: Conversation, corpus: Corpus) -> list
     return [t for t in candidates if t not in seen]
 
 
-def resolve(question: str, conversation: Conversation, corpus: Corpus) -> Resolution:
-    """Decide how to search ``question`` given the conversation so far."""
+def return_article(
+    topic: str, conversation: Conversation, corpus: Corpus
+) -> str | None:
+    """The conversation's article that "back to <topic>" means, or None if none mentions it."""
+    terms = content_stems(topic)
+    if not terms:
+        return None
+    weights = corpus.term_weights(terms)
+    best: tuple[float, str] | None = None
+    for article_id in focus_articles(conversation):
+        vocabulary = corpus.article_words(article_id)
+        share = sum(weights[t] for t in terms if t in vocabulary) / sum(weights.values())
+        # Ties go to the more recent article (listed first).
+        if share > 0 and (best is None or share > best[0]):
+            best = (share, article_id)
+    return None if best is None else best[1]
+
+
+def focus_prior(
+    conversation: Conversation, corpus: Corpus, articles: Sequence[str]
+) -> dict[int, float]:
+    """The conversation's prior with every paragraph of ``articles`` raised above all others."""
+    prior = {pid: FOCUS_STICKINESS * bonus
+             for pid, bonus in prior_for(conversation, corpus.article_paragraph_ids).items()}
+    for article_id in articles:
+        for pid in corpus.article_paragraph_ids(article_id):
+            prior[pid] = prior.get(pid, 0.0) + FOCUS_BONUS
+    return prior
+
+
+def resolve(
+    question: str, conversation: Conversation, corpus: Corpus, *, moves: bool = True
+) -> Resolution:
+    """Decide how to search ``question`` given the conversation so far; ``moves=False`` searches
+    it even when it makes a conversational move ("tell me more") that could not be made."""
+    move = move_of(question) if moves else None
     history = last_cited(conversation)
     if not history:
+        if move is not None and move.kind == ABOUT and move.topic:
+            return Resolution(question=question, query=move.topic, move=ABOUT, topic=move.topic)
         return Resolution(question=question, query=question)
+    focus = focus_articles(conversation)
+    if move is not None:
+        return Resolution(question=question, query=move.topic or question, followup=True,
+                          move=move.kind, topic=move.topic, focus=() if move.topic else (focus[0],))
+    back = return_to(question)
+    if back is not None:
+        article = return_article(back.topic, conversation, corpus)
+        if article is not None:
+            return _returned(back.question, back.topic, article, conversation, corpus)
     cue = needs_history(question)
-    if new_terms(question, conversation, corpus) and not continues(question):
+    names = entities(question)
+    fresh = new_terms(question, conversation, corpus)
+    # One rare word the conversation has not used ("when's the funeral?") is still a follow-up
+    # (the engine searches elsewhere if the article plainly has nothing); a new name or several
+    # new rare words ("who won the djokovic del potro semi") start a new topic.
+    if (len(fresh) >= NEW_TOPIC_TERMS or set(fresh) & set(names)) and not continues(question):
         return Resolution(question=question, query=question, new_topic=True)
-    prior = prior_for(conversation, corpus.article_paragraph_ids)
+    vocabulary = corpus.article_words(focus[0])
+    if all(n in vocabulary for n in names):
+        # Nothing named that the article lacks: stay on the conversation's articles, unless the
+        # engine finds they plainly have nothing.
+        prior = focus_prior(conversation, corpus, focus)
+        kept = tuple(focus)
+    else:
+        prior = prior_for(conversation, corpus.article_paragraph_ids)
+        kept = ()
     if not cue:
-        scaled = {pid: bonus * SELF_CONTAINED_PRIOR for pid, bonus in prior.items()}
-        return Resolution(question=question, query=question, prior=scaled, followup=True)
-    previous = conversation.turns[-1]
-    known = stems(question)
-    extra = [w for w in key_terms(previous) if not stems(w) <= known]
+        if not kept:
+            prior = {pid: bonus * SELF_CONTAINED_PRIOR for pid, bonus in prior.items()}
+        return Resolution(question=question, query=question, prior=prior, followup=True,
+                          focus=kept, refers=points_back(question))
+    extra = context_words(question, conversation, corpus)
     query = " ".join([question, *extra]) if extra else question
     return Resolution(
-        question=question, query=query, prior=prior, followup=True, context=tuple(extra)
+        question=question, query=query, prior=prior, followup=True, context=tuple(extra),
+        focus=kept, refers=points_back(question), person=person(question, conversation, corpus),
+        weight=FOCUS_EXPANSION_WEIGHT if kept else EXPANSION_WEIGHT,
     )
 
 
-def blend(alone: Sequence[Hit], expanded: Sequence[Hit], k: int) -> list[Hit]:
+def _returned(
+    asked: str, topic: str, article: str, conversation: Conversation, corpus: Corpus
+) -> Resolution:
+    """ "back to <topic> — <asked>": <asked> (or the topic alone) on that earlier article."""
+    # The turns about that article are the history that <asked> follows.
+    earlier = Conversation(tuple(t for t in conversation.turns
+                                 if t.cited and t.cited[0].article_id == article))
+    asked = asked or topic
+    extra: list[str] = []
+    seen = stems(asked)
+    for w in [*words(topic), *context_words(asked, earlier, corpus)]:
+        terms = stems(w)
+        if terms and not terms <= seen and w.lower() not in STOPWORDS:
+            seen |= terms
+            extra.append(w)
+    extra = extra[:MAX_EXPANSION_TERMS]
+    return Resolution(
+        question=asked, query=" ".join([asked, *extra]),
+        prior=focus_prior(earlier, corpus, [article]), followup=True, context=tuple(extra),
+        focus=(article,), refers=True, returned=True, weight=FOCUS_EXPANSION_WEIGHT,
+        person=person(asked, earlier, corpus),
+    )
+
+
+def blend(
+    alone: Sequence[Hit], expanded: Sequence[Hit], k: int, weight: float = EXPANSION_WEIGHT
+) -> list[Hit]:
     """Merge the rankings of a follow-up asked alone and with context, averaging their scores.
 
     The expanded query finds the conversation's topic; the question alone keeps its own words
@@ -238,8 +282,8 @@ def blend(alone: Sequence[Hit], expanded: Sequence[Hit], k: int) -> list[Hit]:
     score_alone = {h.paragraph_id: h.score for h in alone}
     score_expanded = {h.paragraph_id: h.score for h in expanded}
     blended = {
-        pid: (1 - EXPANSION_WEIGHT) * score_alone.get(pid, floor_alone)
-        + EXPANSION_WEIGHT * score_expanded.get(pid, floor_expanded)
+        pid: (1 - weight) * score_alone.get(pid, floor_alone)
+        + weight * score_expanded.get(pid, floor_expanded)
         for pid in by_id
     }
     order = sorted(blended, key=lambda pid: (-blended[pid], pid))[:k]

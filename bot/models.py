@@ -56,8 +56,11 @@ class Answer:
     more: tuple[Citation, ...] = ()
     confidence: float = 0.0
     # What kind of reply this is when it is not a quoted answer or a refusal: small talk
-    # ("greeting", "thanks", "help") or a reply about the conversation ("about", "more").
+    # ("greeting", "thanks", "help", "goodbye") or a reply about the conversation ("about",
+    # "more").
     reply_kind: str | None = None
+    # The reply's own text when it is not made of quotes (small talk); shown as plain text.
+    message: str = ""
 
     @property
     def kind(self) -> str:
@@ -77,7 +80,8 @@ class Answer:
             "question": self.question,
             "kind": self.kind,
             "abstained": self.abstained,
-            "answer": self.text,
+            # Small talk has no quotes: its reply text goes where a quoted answer would.
+            "answer": self.text or self.message,
             "citations": [c.to_json() for c in self.citations],
         }
 
@@ -99,6 +103,8 @@ class Turn:
     query: str
     cited: tuple[CitedParagraph, ...] = ()
     abstained: bool = False
+    # The quoted text of the answer: "he", "she" and "who said that?" may refer to it.
+    answer: str = ""
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,10 @@ def check_answer_json(data: dict) -> None:  # type: ignore[type-arg]
     for citation in data["citations"]:
         assert set(citation) == CITATION_KEYS
         assert isinstance(citation["paragraph"], int)
-    if data["abstained"]:
+    if data["kind"] in ("greeting", "thanks", "help", "goodbye"):
+        # Small talk: its own reply text, nothing cited.
+        assert data["citations"] == [] and data["answer"] and not data["abstained"]
+    elif data["abstained"]:
         assert data["citations"] == [] and data["answer"] == ""
     else:
         assert data["citations"] and data["answer"]
@@ -91,6 +94,20 @@ def test_ask_reads_independent_questions_from_stdin(run) -> None:  # type: ignor
     assert not first["abstained"] and second["abstained"]
 
 
+def test_ask_prints_json_for_piped_questions(run) -> None:  # type: ignore[no-untyped-def]
+    stdin = "hi\nHow far can an owl turn its head?\nthanks!\n"
+    rc, out, _ = run("ask", stdin=stdin)
+    assert rc == 0
+    answers = [json.loads(line) for line in out.strip().splitlines()]
+    for answer in answers:
+        check_answer_json(answer)
+    assert [a["kind"] for a in answers] == ["greeting", "answer", "thanks"]
+    assert "270 degrees" in answers[1]["answer"]
+    # A QUESTION argument stays text, whatever stdin is.
+    rc, out, _ = run("ask", "hello", stdin="")
+    assert rc == 0 and not out.startswith("{") and "Hello" in out and "Sources" not in out
+
+
 def test_chat_json_keeps_the_conversation_and_new_resets_it(run) -> None:  # type: ignore[no-untyped-def]
     stdin = "Why does magma rise?\nWhat happens to the gas dissolved in it?\n/new\nWhat does a sourdough starter need every day?\n"
     rc, out, _ = run("chat", "--json", stdin=stdin)
@@ -119,6 +136,27 @@ def test_chat_text_session_commands() -> None:
     assert session.handle("/bogus") and "unknown command" in out[-1]
     assert session.handle("   ")
     assert not session.handle("/quit")
+
+
+def test_chat_text_wraps_at_the_width_it_is_given() -> None:
+    from typing import Any
+
+    from bot.models import Answer, Conversation, Reply
+
+    out: list[str] = []
+    text = "word " * 40 + "https://example.org/a-long-link-that-stays-whole-on-its-own-line"
+
+    class Chatty:
+        def ask(self, question, conversation=Conversation()):  # type: ignore[no-untyped-def]
+            return Reply(Answer(question, False, reply_kind="help", message=text), conversation)
+
+    chatty: Any = Chatty()
+    ChatSession(chatty, out.append, as_json=False, width=lambda: 30).handle("help")
+    lines = out[-1].rstrip("\n").splitlines()
+    assert len(lines) > 5 and all(len(line) <= 30 for line in lines[:-1])
+    assert lines[-1] == "https://example.org/a-long-link-that-stays-whole-on-its-own-line"
+    ChatSession(chatty, out.append, as_json=False).handle("help")
+    assert out[-1].rstrip("\n") == text
 
 
 def test_eval_reports_retrieval_answers_and_baselines(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -164,6 +202,38 @@ def test_eval_dialogs(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-d
     assert report["followup"]["citebot"]["R@1"] == 1.0
     assert report["followup"]["stay (gold)"]["R@1"] == 0.5
     assert report["first"]["R@1"] == 1.0
+
+
+def test_eval_natural_questions_and_conversations(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    questions = tmp_path / "natural.jsonl"
+    rows = [
+        {"id": "n1", "question": "how far can an owl turn its head", "kind": "how-many",
+         "answerable": True, "article_id": "owls", "paragraph_index": 2,
+         "gold": ["270 degrees"], "gold_match": "any"},
+        {"id": "n2", "question": "what is the boiling point of mercury", "kind": "off-topic",
+         "answerable": False, "article_id": None, "paragraph_index": None, "gold": []},
+        {"id": "n3", "question": "hi there", "kind": "chit-chat", "answerable": False,
+         "article_id": None, "paragraph_index": None, "gold": [], "expect": "greeting"},
+    ]
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    details = tmp_path / "details.jsonl"
+    rc, out, _ = run("eval", str(questions), "--json", "--details", str(details))
+    assert rc == 0
+    report = json.loads(out)
+    assert report["answerable"]["n"] == 1 and report["answerable"]["right"] == 1.0
+    assert report["by_kind"]["how-many"]["quote_hit"] == 1.0
+    assert report["refused"]["off-topic"] == [1, 1.0]
+    assert report["chat_handled"] == [1, 1]
+    assert len(details.read_text(encoding="utf-8").splitlines()) == 3
+
+    dialogs = tmp_path / "natural-dialogs.jsonl"
+    turns = [{"question": "why does magma rise", "article_id": "volcanoes", "paragraph_index": 0,
+              "gold": ["lighter than the solid rock"], "turn_type": "first"},
+             {"question": "and when do explosive eruptions happen", "article_id": "volcanoes",
+              "paragraph_index": 1, "gold": ["explosive"], "turn_type": "follow-up"}]
+    dialogs.write_text(json.dumps({"id": "d1", "turns": turns}) + "\n", encoding="utf-8")
+    rc, out, _ = run("eval", str(dialogs))
+    assert rc == 0 and "follow-up" in out and "2 turns, 2 answerable" in out
 
 
 def test_eval_bad_input_is_one_line(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

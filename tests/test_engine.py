@@ -223,3 +223,118 @@ def test_lookups_and_refresh(engine: Engine, tmp_path: Path) -> None:
     latest = engine.latest_articles(2)
     assert [a.article_id for a in latest] == ["bread", "owls"]
     assert engine.refresh() is False
+
+
+def test_small_talk_gets_its_own_reply_without_search_or_citations(engine: Engine) -> None:
+    for message, kind in (("hi", "greeting"), ("Thanks a lot!", "thanks"),
+                          ("what can you do?", "help"), ("bye", "goodbye")):
+        trace = engine.trace(message)
+        answer = trace.reply.answer
+        assert answer.kind == kind and trace.hits == ()
+        assert answer.citations == () and answer.quotes == () and answer.more == ()
+        rendered = render_answer(answer)
+        assert rendered == answer.message and "Sources" not in rendered
+        assert trace.reply.conversation == Conversation()
+
+
+def test_help_suggests_a_question_about_a_latest_article_that_gets_answered(
+    engine: Engine,
+) -> None:
+    message = engine.ask("what can you do?").answer.message
+    titles = [a.title for a in engine.latest_articles(3)]
+    assert all(f"“{t}”" in message for t in titles)
+    example = re.search(r"For example: “(.+)”$", message)
+    assert example is not None
+    latest = [a.title.lower() for a in engine.latest_articles(10)]
+    assert any(t in example.group(1).lower() for t in latest)
+    assert not engine.ask(example.group(1)).answer.abstained
+
+
+def test_thanks_between_two_questions_keeps_the_follow_up_thread(engine: Engine) -> None:
+    first = engine.ask("What did Governor John Bel Edwards say about the hurricane damage?")
+    thanks = engine.ask("thanks!", first.conversation)
+    assert thanks.answer.kind == "thanks"
+    assert thanks.conversation == first.conversation
+    follow = engine.ask("What did he say about his family?", thanks.conversation)
+    assert (follow.answer.citations[0].article_id, follow.answer.citations[0].paragraph) == (
+        "storm", 1)
+
+
+def test_a_greeting_in_front_of_a_question_is_not_searched(engine: Engine) -> None:
+    plain = engine.ask("How far can an owl turn its head?").answer
+    greeted = engine.ask("Hi! How far can an owl turn its head?").answer
+    assert greeted.kind == "answer" and greeted.question == "How far can an owl turn its head?"
+    assert greeted.to_json() == plain.to_json()
+    assert engine.ask("thanks to whom was the war won?").answer.kind in ("answer", "abstain")
+
+
+STORM_FIRST = "What did Governor John Bel Edwards say about the hurricane damage?"
+
+
+def test_tell_me_more_goes_on_with_the_next_paragraph(engine: Engine) -> None:
+    first = engine.ask(STORM_FIRST)
+    top = first.answer.citations[0]
+    assert (top.article_id, top.paragraph) == ("storm", 1)
+    more = engine.ask("tell me more", first.conversation)
+    assert more.answer.kind == "more" and not more.answer.abstained
+    assert [(c.article_id, c.paragraph) for c in more.answer.citations] == [("storm", 2)]
+    check_answer(more.answer)
+    after = engine.ask("and after that?", more.conversation)
+    assert [(c.article_id, c.paragraph) for c in after.answer.citations] == [("storm", 3)]
+    # The story ends there: nothing more is quoted.
+    assert engine.ask("what happened next?", after.conversation).answer.abstained
+
+
+def test_who_said_that_quotes_the_attribution(engine: Engine) -> None:
+    first = engine.ask("What did he say about his family?",
+                       engine.ask(STORM_FIRST).conversation)
+    assert "family" in first.answer.text
+    speaker = engine.ask("who said that?", first.conversation).answer
+    assert not speaker.abstained
+    check_answer(speaker)
+    # The quote said "He said ...": the sentence that names him answers.
+    assert "John Bel Edwards" in speaker.text
+
+
+def test_what_is_this_about_quotes_the_lead(engine: Engine) -> None:
+    first = engine.ask(STORM_FIRST)
+    about = engine.ask("what is this article about?", first.conversation).answer
+    assert about.kind == "about"
+    assert [(c.article_id, c.paragraph) for c in about.citations] == [("storm", 0)]
+    check_answer(about)
+    named = engine.ask("what's the story about the sourdough bread about").answer
+    assert [(c.article_id, c.paragraph) for c in named.citations] == [("bread", 0)]
+    assert engine.ask("what's the story about the mars rover about").answer.abstained
+
+
+def test_short_follow_ups_stay_on_the_article_and_are_answered(engine: Engine) -> None:
+    conversation = engine.ask(STORM_FIRST).conversation
+    asked = [("where did his family go?", 1), ("how many soldiers were sent?", 2)]
+    for question, paragraph in asked:
+        reply = engine.ask(question, conversation)
+        assert not reply.answer.abstained, question
+        assert any((c.article_id, c.paragraph) == ("storm", paragraph)
+                   for c in reply.answer.citations), question
+        conversation = reply.conversation
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the boiling point of mercury?", "How do I change a car tyre?",
+     "Who won the 2018 FIFA World Cup?"],
+)
+def test_off_topic_questions_mid_conversation_are_refused(engine: Engine, question: str) -> None:
+    conversation = engine.ask(STORM_FIRST).conversation
+    assert engine.ask(question, conversation).answer.abstained
+
+
+def test_a_question_about_another_article_leaves_and_back_to_returns(engine: Engine) -> None:
+    first = engine.ask("Who signed a contract with Porto?")
+    assert first.answer.citations[0].article_id == "football"
+    owls = engine.ask("How far can an owl turn its head?", first.conversation)
+    assert owls.answer.citations[0].article_id == "owls"
+    back = engine.ask("back to the striker - how long is his contract?", owls.conversation)
+    assert not back.answer.abstained
+    assert (back.answer.citations[0].article_id, back.answer.citations[0].paragraph) == (
+        "football", 0)
+    assert back.conversation.turns[-1].answer == back.answer.text

@@ -119,6 +119,7 @@ def conversation_to_json(conversation: Conversation) -> str:
                 "query": t.query,
                 "abstained": t.abstained,
                 "cited": [[c.paragraph_id, c.article_id, c.paragraph] for c in t.cited],
+                "answer": t.answer,
             }
             for t in conversation.turns
         ],
@@ -137,6 +138,7 @@ def conversation_from_json(text: str) -> Conversation:
                 query=str(item.get("query", item["question"])),
                 cited=cited,
                 abstained=bool(item.get("abstained", False)),
+                answer=str(item.get("answer", "")),
             )
         )
     return Conversation(turns=tuple(turns))
