@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from bot.abstain import DEFAULT_CALIBRATION, SELECTOR_CALIBRATION, Calibration, Evidence, evidence
 from bot.compose import Draft, SentenceChoice, compose
@@ -179,6 +181,19 @@ class Engine:
             retry = self._search(alone)
             if retry[2] is not None and retry[3] >= threshold:
                 resolution, (hits, draft, found, confidence) = alone, retry
+        if (found is None or confidence < threshold) and resolution.query == resolution.question:
+            # Real words the articles never use may be typos too ("fond" for "found"); asked
+            # with those corrected as well, a confident answer is taken.
+            bolder = correct_spelling(
+                searched, partial(self.kb.spelling_corrections, real_words=True),
+                self.kb.term_weights, self._corpus.unseen_weight(),
+            )
+            if bolder != searched:
+                second = dataclasses.replace(resolution, question=bolder, query=bolder)
+                retry = self._search(second)
+                if retry[2] is not None and retry[3] >= threshold:
+                    searched = bolder
+                    resolution, (hits, draft, found, confidence) = second, retry
         if found is None or confidence < threshold:
             # Nothing cited; the closest passages stay available behind "More".
             answer = Answer(

@@ -167,8 +167,13 @@ class KnowledgeBase:
             out[term] = lexical.unseen_idf if tid is None else float(lexical.idf[tid])
         return out
 
-    def spelling_corrections(self, words: Iterable[str]) -> dict[str, str]:
-        """Corrections of lower-cased words whose term no paragraph holds to terms it does."""
+    def spelling_corrections(
+        self, words: Iterable[str], real_words: bool = False
+    ) -> dict[str, str]:
+        """Corrections of lower-cased words whose term no paragraph holds to terms it does.
+
+        Real words are left alone unless ``real_words`` ("quake" is no typo of "quaker").
+        """
         serving = self._serving
         speller = self._spellers.get(serving.generation.generation)
         if speller is None:
@@ -181,7 +186,7 @@ class KnowledgeBase:
             self._spellers = {serving.generation.generation: speller}
         out: dict[str, str] = {}
         for word in words:
-            fixed = speller.correct(word)
+            fixed = speller.correct(word, real_words)
             if fixed is not None:
                 out[word] = fixed
         return out

@@ -46,17 +46,18 @@ class Speller:
         # Real words the articles happen not to use ("quake", "shooter") are not typos.
         self._dictionary = dictionary
 
-    def correct(self, word: str) -> str | None:
+    def correct(self, word: str, real_words: bool = False) -> str | None:
         """The vocabulary term a lower-cased ``word`` was probably meant to be, or None.
 
-        None when the word's term is known, or nothing close enough is. Both the word as typed
+        None when the word's term is known, or nothing close enough is; a real (dictionary) word
+        only with ``real_words``, for a second try ("fond" for "found"). Both the word as typed
         and its stemmed term are compared with the (stemmed) vocabulary: "congres" is one edit
         from "congress", "studnets" (term "studnet") one from "student".
         """
         terms = tokenize(word)
         if len(terms) != 1 or terms[0] in self._known or not word.isalpha():
             return None
-        if word in self._dictionary:
+        if word in self._dictionary and not real_words:
             return None
         found: list[tuple[str, float, int]] = []
         for form in dict.fromkeys((word, terms[0])):

@@ -60,3 +60,9 @@ def test_rewrites_only_unknown_words_and_question_words() -> None:
     assert fix("wich witch was it") == "which witch was it"
     assert fix("Who found the stone?") == "Who found the stone?"
     assert fix("") == ""
+
+
+def test_real_words_are_corrected_only_when_asked_to() -> None:
+    s = speller(dictionary=frozenset({"fond"}))
+    assert s.correct("fond") is None
+    assert s.correct("fond", real_words=True) == "found"
