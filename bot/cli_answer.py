@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -174,11 +175,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(str(exc))
 
     engine = _open_engine(settings)
-
-    def progress(done: int, total: int) -> None:
-        if args.verbose and (done % 100 == 0 or done == total):
-            print(f"{done}/{total}", file=sys.stderr, flush=True)
-
+    progress = _progress(args.verbose, every=100)
     try:
         if args.dialogs:
             dialog_report = evaluate_dialogs(engine, dialogs, progress)
@@ -190,6 +187,16 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(str(exc))
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else text)
     return 0
+
+
+def _progress(verbose: bool, every: int) -> Callable[[int, int], None]:
+    """A progress callback printing "done/total" to stderr every ``every`` items when verbose."""
+
+    def progress(done: int, total: int) -> None:
+        if verbose and (done % every == 0 or done == total):
+            print(f"{done}/{total}", file=sys.stderr, flush=True)
+
+    return progress
 
 
 def _eval_natural(args: argparse.Namespace, settings: Settings) -> int:
@@ -211,11 +218,7 @@ def _eval_natural(args: argparse.Namespace, settings: Settings) -> int:
     except EvalFormatError as exc:
         return _fail(str(exc))
     engine = _open_engine(settings)
-
-    def progress(done: int, total: int) -> None:
-        if args.verbose and (done % 50 == 0 or done == total):
-            print(f"{done}/{total}", file=sys.stderr, flush=True)
-
+    progress = _progress(args.verbose, every=50)
     dialogs = bool(records) and isinstance(records[0], NaturalDialog)
     try:
         if dialogs:

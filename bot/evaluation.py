@@ -89,7 +89,7 @@ class EvalFormatError(ValueError):
     """A question file line that is not a usable question; the message names the line."""
 
 
-def _read_records(
+def read_records(
     path: Path, parse: Callable[[dict[str, Any]], _Record], kind: str, limit: int
 ) -> list[_Record]:
     """Parse each non-blank JSON line of ``path``; a bad line raises naming its number."""
@@ -116,7 +116,7 @@ def _question(record: dict[str, Any]) -> EvalQuestion:
 
 def load_questions(path: Path, limit: int = 0) -> list[EvalQuestion]:
     """Questions of a JSON Lines file: question, article_id, paragraph_index, answers."""
-    return _read_records(path, _question, "question", limit)
+    return read_records(path, _question, "question", limit)
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -252,7 +252,7 @@ def _dialog(record: dict[str, Any]) -> Dialog:
 
 def load_dialogs(path: Path, limit: int = 0) -> list[Dialog]:
     """Dialogs of a JSON Lines file: doc_id and turns with question and paragraph_index."""
-    return _read_records(path, _dialog, "dialog", limit)
+    return read_records(path, _dialog, "dialog", limit)
 
 
 def _rank(units: Sequence[tuple[str, int]], gold: tuple[str, int]) -> int | None:

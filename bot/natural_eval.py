@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.evaluation import EvalFormatError, percentile
+from bot.evaluation import EvalFormatError, percentile, read_records
 from bot.models import Answer, Conversation
 
 if TYPE_CHECKING:
@@ -111,25 +111,18 @@ def is_natural_dialog(record: dict[str, Any]) -> bool:
     return bool(turns) and isinstance(turns, list) and "turn_type" in turns[0]
 
 
+def _natural_record(record: dict[str, Any]) -> NaturalQuestion | NaturalDialog:
+    if is_natural_dialog(record):
+        turns = tuple(_natural_question(t, "turn_type") for t in record["turns"])
+        return NaturalDialog(str(record.get("id", "")), turns)
+    return _natural_question(record)
+
+
 def read_natural(path: Path, limit: int = 0) -> list[NaturalQuestion] | list[NaturalDialog]:
     """The natural questions or conversations of a JSON Lines file (format by its records)."""
-    questions: list[NaturalQuestion] = []
-    dialogs: list[NaturalDialog] = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                if is_natural_dialog(record):
-                    turns = tuple(_natural_question(t, "turn_type") for t in record["turns"])
-                    dialogs.append(NaturalDialog(str(record.get("id", number)), turns))
-                else:
-                    questions.append(_natural_question(record))
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise EvalFormatError(f"{path}:{number}: not a natural question ({exc})") from None
-            if limit and len(questions) + len(dialogs) >= limit:
-                break
+    records = read_records(path, _natural_record, "natural question", limit)
+    dialogs = [r for r in records if isinstance(r, NaturalDialog)]
+    questions = [r for r in records if isinstance(r, NaturalQuestion)]
     if questions and dialogs:
         raise EvalFormatError(f"{path}: mixes single questions and conversations")
     return dialogs if dialogs else questions
