@@ -26,6 +26,8 @@ DEFAULT_PATH = Path(__file__).parent / "selector_model" / MODEL_FILE
 # Question and sentence together; longer sentences are cut (their start carries the answer
 # often enough, and the cost grows with the length).
 MAX_TOKENS = 96
+# Pairs per inference call: sorted by length, each batch is padded only to its own longest.
+BATCH = 3
 
 
 class SelectorError(RuntimeError):
@@ -38,7 +40,7 @@ def _tokenizer() -> Tokenizer:
 
     tokenizer = Tokenizer.from_file(str(Path(get_model_path()) / "tokenizer.json"))
     tokenizer.enable_truncation(max_length=MAX_TOKENS, strategy="longest_first")
-    tokenizer.enable_padding()
+    tokenizer.no_padding()
     return tokenizer
 
 
@@ -79,10 +81,21 @@ class AnswerSelector:
             return []
         session, tokenizer = self._load()
         encoded = tokenizer.encode_batch([(question, s) for s in sentences])
-        feed = {
-            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
-        }
-        (out,) = session.run(["score"], feed)
-        return [float(v) for v in np.asarray(out).reshape(-1)]
+        # Pairs run in batches of similar length, so short ones are not padded to the longest.
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].ids))
+        scores = [0.0] * len(encoded)
+        for start in range(0, len(order), BATCH):
+            batch = order[start : start + BATCH]
+            width = max(len(encoded[i].ids) for i in batch)
+            feed = {name: np.zeros((len(batch), width), dtype=np.int64)
+                    for name in ("input_ids", "attention_mask", "token_type_ids")}
+            for row, i in enumerate(batch):
+                e = encoded[i]
+                n = len(e.ids)
+                feed["input_ids"][row, :n] = e.ids
+                feed["attention_mask"][row, :n] = 1
+                feed["token_type_ids"][row, :n] = e.type_ids
+            (out,) = session.run(["score"], feed)
+            for i, value in zip(batch, np.asarray(out).reshape(-1)):
+                scores[i] = float(value)
+        return scores
