@@ -14,6 +14,7 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.engine import Engine
+    from bot.natural_eval import NaturalDialog, NaturalQuestion
 
 EVAL_HELP = """\
 Measure citebot on a question set. The index must have been built from the matching corpus
@@ -141,7 +142,9 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from bot.evaluation import (
+        Dialog,
         EvalFormatError,
+        EvalQuestion,
         evaluate_dialogs,
         evaluate_questions,
         format_dialog_report,
@@ -149,21 +152,18 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         load_dialogs,
         load_questions,
     )
+    from bot.natural_eval import read_natural, sniff_natural
     from bot.rerank import RerankError
 
     if args.limit < 0:
         return _fail("--limit must be 0 (all) or more")
+    natural: list[NaturalQuestion] | list[NaturalDialog] | None = None
+    dialogs: list[Dialog] = []
+    questions: list[EvalQuestion] = []
     try:
-        from bot.natural_eval import sniff_natural
-
         if sniff_natural(args.file):
-            return _eval_natural(args, settings)
-    except FileNotFoundError:
-        return _fail(f"file not found: {args.file}")
-    except (OSError, UnicodeDecodeError) as exc:
-        return _fail(f"cannot read {args.file}: {exc}")
-    try:
-        if args.dialogs:
+            natural = read_natural(args.file, args.limit)
+        elif args.dialogs:
             dialogs = load_dialogs(args.file, args.limit)
         else:
             questions = load_questions(args.file, args.limit)
@@ -175,8 +175,10 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(str(exc))
 
     engine = _open_engine(settings)
-    progress = _progress(args.verbose, every=100)
     try:
+        if natural is not None:
+            return _eval_natural(args, engine, natural)
+        progress = _progress(args.verbose, every=100)
         if args.dialogs:
             dialog_report = evaluate_dialogs(engine, dialogs, progress)
             text, data = format_dialog_report(dialog_report), dialog_report.to_json()
@@ -199,34 +201,25 @@ def _progress(verbose: bool, every: int) -> Callable[[int, int], None]:
     return progress
 
 
-def _eval_natural(args: argparse.Namespace, settings: Settings) -> int:
+def _eval_natural(
+    args: argparse.Namespace,
+    engine: Engine,
+    records: list[NaturalQuestion] | list[NaturalDialog],
+) -> int:
     """``citebot eval`` on natural questions or conversations (answer-level gold)."""
-    from bot.evaluation import EvalFormatError
     from bot.natural_eval import (
         NaturalDialog,
         evaluate_natural,
         evaluate_natural_dialogs,
         format_natural_report,
-        read_natural,
     )
-    from bot.rerank import RerankError
 
-    try:
-        records = read_natural(args.file, args.limit)
-    except (OSError, UnicodeDecodeError) as exc:
-        return _fail(f"cannot read {args.file}: {exc}")
-    except EvalFormatError as exc:
-        return _fail(str(exc))
-    engine = _open_engine(settings)
     progress = _progress(args.verbose, every=50)
     dialogs = bool(records) and isinstance(records[0], NaturalDialog)
-    try:
-        if dialogs:
-            report = evaluate_natural_dialogs(engine, records, progress)  # type: ignore[arg-type]
-        else:
-            report = evaluate_natural(engine, records, progress)  # type: ignore[arg-type]
-    except RerankError as exc:
-        return _fail(str(exc))
+    if dialogs:
+        report = evaluate_natural_dialogs(engine, records, progress)  # type: ignore[arg-type]
+    else:
+        report = evaluate_natural(engine, records, progress)  # type: ignore[arg-type]
     if args.details:
         with open(args.details, "w", encoding="utf-8") as out:
             for row in report.details:
