@@ -15,6 +15,7 @@ from bot.compose import Draft, SentenceChoice, compose
 from bot.followup import Resolution, blend, personal, resolve, without_namesakes
 from bot.followup_answers import answer_move
 from bot.followup_judge import FOLLOWUP_CONFIDENCE, answered_in_article, followup_evidence
+from bot.mismatch import missing_numbers
 from bot.models import Answer, CitedParagraph, Conversation, Reply, Turn
 from bot.question import (
     QuestionTerms,
@@ -24,12 +25,11 @@ from bot.question import (
     stems,
     unseen_weight,
 )
-from bot.mismatch import missing_numbers
 from bot.rerank import Reranker
 from bot.selector import AnswerSelector
-from bot.typos import correct_spelling
 from bot.settings import Settings
 from bot.smalltalk import small_talk, without_pleasantries
+from bot.typos import correct_spelling
 from index import (
     ArticleInfo,
     Embedder,
@@ -57,6 +57,20 @@ class Trace:
     hits: tuple[Hit, ...]
     evidence: Evidence | None
     seconds: float
+
+
+@dataclass(frozen=True)
+class _Searched:
+    """One search of a resolved question: its ranking, the composed answer and its judgement."""
+
+    hits: list[Hit]
+    draft: Draft
+    found: Evidence | None
+    confidence: float
+
+    def confident(self, threshold: float) -> bool:
+        """Whether the answer is sure enough to be given."""
+        return self.found is not None and self.confidence >= threshold
 
 
 class _CorpusView:
@@ -171,17 +185,17 @@ class Engine:
                     moved.answer, searched, resolution, conversation, moved.hits, None, started
                 )
             resolution = resolve(searched, conversation, self._corpus, moves=False)
-        hits, draft, found, confidence = self._search(resolution)
         threshold = answer_settings.abstain_threshold
-        if resolution.focus and (found is None or confidence < threshold):
+        result = self._search(resolution)
+        if resolution.focus and not result.confident(threshold):
             # The conversation's articles plainly have nothing on this: asked as a new topic,
             # another article may answer it.
             alone = Resolution(question=resolution.question, query=resolution.question,
                                new_topic=True)
             retry = self._search(alone)
-            if retry[2] is not None and retry[3] >= threshold:
-                resolution, (hits, draft, found, confidence) = alone, retry
-        if (found is None or confidence < threshold) and resolution.query == resolution.question:
+            if retry.confident(threshold):
+                resolution, result = alone, retry
+        if not result.confident(threshold) and resolution.query == resolution.question:
             # Real words the articles never use may be typos too ("fond" for "found"); asked
             # with those corrected as well, a confident answer is taken.
             bolder = correct_spelling(
@@ -191,10 +205,10 @@ class Engine:
             if bolder != searched:
                 second = dataclasses.replace(resolution, question=bolder, query=bolder)
                 retry = self._search(second)
-                if retry[2] is not None and retry[3] >= threshold:
-                    searched = bolder
-                    resolution, (hits, draft, found, confidence) = second, retry
-        if found is None or confidence < threshold:
+                if retry.confident(threshold):
+                    searched, resolution, result = bolder, second, retry
+        hits, draft, found, confidence = result.hits, result.draft, result.found, result.confidence
+        if not result.confident(threshold):
             # Nothing cited; the closest passages stay available behind "More".
             answer = Answer(
                 question=text,
@@ -213,7 +227,7 @@ class Engine:
             )
         return self._reply(answer, searched, resolution, conversation, hits, found, started)
 
-    def _search(self, resolution: Resolution) -> tuple[list[Hit], Draft, Evidence | None, float]:
+    def _search(self, resolution: Resolution) -> _Searched:
         """Retrieve for a resolved question, compose the answer and judge it."""
         hits, expanded = self._retrieve(resolution)
         if self.reranker is not None and hits:
@@ -238,7 +252,7 @@ class Engine:
             # The question states a number the paragraph never does: a near miss ("super bowl
             # 51" answered from Super Bowl 50), however well the rest matches.
             confidence = 0.0
-        return hits, draft, found, confidence
+        return _Searched(hits, draft, found, confidence)
 
     def _reply(
         self,
