@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from index import Hit
+
+if TYPE_CHECKING:
+    from bot.compose import SentenceChoice
 
 # Paragraphs, and sentences of each (the best by the lexical-dense score), read by the selector.
 SELECT_PARAGRAPHS = 3
@@ -35,27 +38,15 @@ class Selector(Protocol):
         ...
 
 
-class Choice(Protocol):
-    """A sentence candidate as compose ranks it."""
-
-    hit: Hit
-    score: float
-
-    @property
-    def text(self) -> str:
-        """The sentence."""
-        ...
-
-
 def choose(
     selector: Selector,
     question: str,
     hits: Sequence[Hit],
-    ranked: dict[int, list],  # type: ignore[type-arg]
+    ranked: dict[int, list[SentenceChoice]],
     *,
     retrieval_weight: float | None = None,
     sentence_weight: float | None = None,
-) -> tuple[list[Hit], dict[int, list]]:  # type: ignore[type-arg]
+) -> tuple[list[Hit], dict[int, list[SentenceChoice]]]:
     """Re-score the first paragraphs' likeliest sentences with the selector.
 
     Returns the hits with the paragraph of the best sentence first (the others keep their
@@ -71,7 +62,7 @@ def choose(
     if not candidates:
         return list(hits), ranked
     read = selector.scores(question, [c.text for _, c in candidates])
-    rescored: dict[int, list] = {h.paragraph_id: [] for h in head}  # type: ignore[type-arg]
+    rescored: dict[int, list[SentenceChoice]] = {h.paragraph_id: [] for h in head}
     for (hit, choice), score in zip(candidates, read):
         combined = score + retrieval_weight * (hit.score - top) + sentence_weight * choice.score
         rescored[hit.paragraph_id].append(

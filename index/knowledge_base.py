@@ -181,7 +181,7 @@ class KnowledgeBase:
 
             lexical = serving.generation.lexical
             speller = Speller(lexical.vocab, np.diff(np.asarray(lexical.indptr)),
-                              self.embedder.dictionary_words())
+                              self.embedder.dictionary_words(), known=lexical.term_id)
             # One generation serves at a time; the speller of a replaced one is dropped.
             self._spellers = {serving.generation.generation: speller}
         out: dict[str, str] = {}

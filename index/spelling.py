@@ -8,7 +8,7 @@ meant. Only unknown terms are corrected, so a rare but real word is never "fixed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 import numpy as np
 from rapidfuzz import process
@@ -38,11 +38,13 @@ class Speller:
         vocab: Sequence[str],
         document_frequency: np.ndarray,
         dictionary: frozenset[str] = frozenset(),
+        known: Container[str] | None = None,
     ) -> None:
         keep = [i for i, t in enumerate(vocab) if len(t) >= MIN_LENGTH - 1 and t.isalpha()]
         self._terms = [vocab[i] for i in keep]
         self._df = np.asarray(document_frequency, dtype=np.int64)[keep] if keep else np.zeros(0)
-        self._known = frozenset(vocab)
+        # The index's own term lookup, when given, rather than a second copy of the vocabulary.
+        self._known = known if known is not None else frozenset(vocab)
         # Real words the articles happen not to use ("quake", "shooter") are not typos.
         self._dictionary = dictionary
 
