@@ -129,11 +129,11 @@ def main() -> int:
     if args.articles:
         lines = lines[: args.articles]
     records = [json.loads(line) for line in lines]
-    paragraphs = [(r["title"], text) for r in records for text in r["paragraphs"]]
-    texts = [passage_input(title, text) for title, text in paragraphs]
+    paragraphs = [text for r in records for text in r["paragraphs"]]
+    texts = [passage_input(text) for text in paragraphs]
     sentences = [
-        passage_input(title, text[start:end])
-        for title, text in paragraphs for start, end in sentence_spans(text)
+        passage_input(text[start:end])
+        for text in paragraphs for start, end in sentence_spans(text)
     ]
     results = []
     with tempfile.TemporaryDirectory(prefix="citebot-bench-") as scratch_name:

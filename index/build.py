@@ -350,10 +350,10 @@ def _build_locked(
         if clean_cache:
             log.info("emptied the embedding cache (%d vectors)", cache.clear())
         paragraph_inputs = [
-            passage_input(a.title, p.text) for a in plan.records for p in a.paragraphs
+            passage_input(p.text) for a in plan.records for p in a.paragraphs
         ]
         sentence_inputs = [
-            passage_input(a.title, p.text[start:end])
+            passage_input(p.text[start:end])
             for a in plan.records for p in a.paragraphs for _sid, start, end in p.sentences
         ]
         known: dict[bytes, np.ndarray] = {}

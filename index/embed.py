@@ -48,11 +48,11 @@ class EmbeddingModelError(CitebotIndexError):
     """The embedding model cannot be found or loaded."""
 
 
-def passage_input(title: str, text: str) -> str:
-    """Return the text embedded for a paragraph (or sentence) of the article ``title``."""
-    # The title is left out on purpose: the lexical index scores titles separately, and a title
-    # prepended to every paragraph pulls all of an article's paragraphs towards the same vector.
-    del title
+def passage_input(text: str) -> str:
+    """Return the text embedded for a paragraph (or sentence)."""
+    # The article's title is left out on purpose: the lexical index scores titles separately,
+    # and a title prepended to every paragraph pulls all of an article's paragraphs towards the
+    # same vector.
     return text
 
 

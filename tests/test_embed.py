@@ -160,7 +160,7 @@ def test_default_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def test_passage_input_is_the_paragraph_text() -> None:
-    assert passage_input("A title", "The text.") == "The text."
+    assert passage_input("The text.") == "The text."
 
 
 def test_unloadable_model_is_one_line(tmp_path: Path) -> None:
