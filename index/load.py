@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from index.loaders.decode import FileTooLarge, UnreadableFile, read_text
 from index.loaders.html import parse_html
@@ -23,12 +24,21 @@ log = logging.getLogger(__name__)
 
 _MB = 1024 * 1024
 
-_Parser = Callable[[str, str, str], tuple[list[Document], list[SkippedFile]]]
 
 
-def _single(parse: Callable[[str, str, str], Document]) -> _Parser:
-    def parser(text: str, source: str, article_id: str) -> tuple[list[Document], list[SkippedFile]]:
-        return [parse(text, article_id, source)], []
+class _Parser(Protocol):
+    def __call__(
+        self, text: str, *, article_id: str, source: str
+    ) -> tuple[list[Document], list[SkippedFile]]: ...
+
+
+def _single(parse: Callable[..., Document]) -> _Parser:
+    """A parser of one document per file, as a parser of many."""
+
+    def parser(
+        text: str, *, article_id: str, source: str
+    ) -> tuple[list[Document], list[SkippedFile]]:
+        return [parse(text, article_id=article_id, source=source)], []
 
     return parser
 
@@ -90,7 +100,7 @@ def load_file(
         return [], [SkippedFile(source, f"unsupported file type '{path.suffix or path.name}'")]
     try:
         text = read_text(path, int(max_file_mb * _MB) if max_file_mb > 0 else 0)
-        documents, skipped = parser(text, source, article_id)
+        documents, skipped = parser(text, article_id=article_id, source=source)
     except FileTooLarge as exc:
         reason = (
             f"{exc.size / _MB:.1f} MB is over the {max_file_mb:g} MB limit "

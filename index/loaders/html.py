@@ -17,7 +17,7 @@ _SPACES = re.compile(r"[^\S\n]+")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.I)
 
 
-def parse_html(html: str, article_id: str, source: str) -> Document:
+def parse_html(html: str, *, article_id: str, source: str) -> Document:
     """Extract an article from an HTML page; raise ``UnreadableFile`` if it has no main text."""
     xml = None
     html = _XML_DECLARATION.sub("", html.lstrip("\ufeff"), count=1)

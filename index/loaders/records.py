@@ -18,8 +18,13 @@ class BadRecord(Exception):
     """A record that cannot become an article; the message is the short reason."""
 
 
-def parse_jsonl(text: str, source: str, stem: str) -> tuple[list[Document], list[SkippedFile]]:
-    """Read one record per line; a bad line is reported as ``path:line N`` and skipped."""
+def parse_jsonl(
+    text: str, *, article_id: str, source: str
+) -> tuple[list[Document], list[SkippedFile]]:
+    """Read one record per line; a bad line is reported as ``path:line N`` and skipped.
+
+    A record without its own id gets ``article_id`` and its line number.
+    """
     documents: list[Document] = []
     skipped: list[SkippedFile] = []
     for number, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
@@ -32,35 +37,42 @@ def parse_jsonl(text: str, source: str, stem: str) -> tuple[list[Document], list
             skipped.append(SkippedFile(where, f"malformed JSON ({exc.msg} at column {exc.colno})"))
             continue
         try:
-            documents.append(record_document(record, source, f"{stem}-{number}"))
+            fallback = f"{article_id}-{number}"
+            documents.append(record_document(record, source=source, fallback_id=fallback))
         except BadRecord as exc:
             skipped.append(SkippedFile(where, str(exc)))
     return documents, skipped
 
 
-def parse_json(text: str, source: str, stem: str) -> tuple[list[Document], list[SkippedFile]]:
-    """Read a JSON file holding one record or a list of records."""
+def parse_json(
+    text: str, *, article_id: str, source: str
+) -> tuple[list[Document], list[SkippedFile]]:
+    """Read a JSON file holding one record or a list of records.
+
+    A record without its own id gets ``article_id`` (a list's records with their number).
+    """
     try:
         data = json.loads(text.lstrip("\ufeff"))
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":
             # Several objects one after another: JSON Lines saved with a .json name.
-            return parse_jsonl(text, source, stem)
+            return parse_jsonl(text, article_id=article_id, source=source)
         return [], [SkippedFile(source, f"malformed JSON ({exc.msg} at line {exc.lineno})")]
     records = data if isinstance(data, list) else [data]
     documents: list[Document] = []
     skipped: list[SkippedFile] = []
     for number, record in enumerate(records, start=1):
-        fallback = stem if len(records) == 1 and not isinstance(data, list) else f"{stem}-{number}"
+        single = len(records) == 1 and not isinstance(data, list)
+        fallback = article_id if single else f"{article_id}-{number}"
         try:
-            documents.append(record_document(record, source, fallback))
+            documents.append(record_document(record, source=source, fallback_id=fallback))
         except BadRecord as exc:
-            where = source if fallback == stem else f"{source}:record {number}"
+            where = source if single else f"{source}:record {number}"
             skipped.append(SkippedFile(where, str(exc)))
     return documents, skipped
 
 
-def record_document(record: Any, source: str, fallback_id: str) -> Document:
+def record_document(record: Any, *, source: str, fallback_id: str) -> Document:
     """Turn one decoded JSON record into a document; raise ``BadRecord`` if it has no text."""
     if not isinstance(record, dict):
         raise BadRecord("not a JSON object")

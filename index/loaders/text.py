@@ -37,7 +37,7 @@ def short_title(text: str, limit: int = 80) -> str:
     return cut + "…"
 
 
-def parse_text(text: str, article_id: str, source: str) -> Document:
+def parse_text(text: str, *, article_id: str, source: str) -> Document:
     """Build a document from plain text; the first meaningful short line is the title."""
     blocks = split_blocks(text)
     title = ""
