@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.settings import load_settings  # noqa: E402
 from index import Embedder, KnowledgeBaseSettings, build_index, open_knowledge_base  # noqa: E402
-from index.store import CACHE_PATH, generations_dir, read_current  # noqa: E402
+from index.store_layout import CACHE_PATH, generations_dir, read_current  # noqa: E402
 
 QUERIES = (
     "when was the university founded",

@@ -26,7 +26,7 @@ from bot.evaluation import recall_at  # noqa: E402
 from index import Embedder, IndexSettings, KnowledgeBaseSettings, build_index  # noqa: E402
 from index.search import HybridSearcher  # noqa: E402
 from index.settings import SearchSettings  # noqa: E402
-from index.store import open_generation  # noqa: E402
+from index.store_reader import open_generation  # noqa: E402
 
 DEPTH = 10
 

@@ -6,7 +6,7 @@ Rows:
   * ``--index DIR``: a real index built by ``citebot index build`` (e.g. of SQuAD v1.1 dev,
     2,067 paragraphs); its build time is not measured here (it is embedding-bound).
   * each of ``--sizes``: a synthetic generation written directly through the store API
-    (``index.store.write_generation``), exactly as a build writes one, into ``--work``.
+    (``index.store_writer.write_generation``), exactly as a build writes one, into ``--work``.
 
 How the synthetic generations are made:
   * Text: every paragraph joins 3 to 7 (uniformly drawn) real sentences picked at random from the
@@ -129,7 +129,9 @@ def build_synthetic(
 ) -> float:
     """Write a synthetic generation of ``paragraphs`` paragraphs at ``root``; returns seconds."""
     from index.manifest import FORMAT_VERSION, Manifest
-    from index.store import ArticleRecord, ParagraphRecord, write_current, write_generation
+    from index.storage import ArticleRecord, ParagraphRecord
+    from index.store_layout import write_current
+    from index.store_writer import write_generation
 
     started = time.perf_counter()
     rng = np.random.default_rng(args.seed + paragraphs)
@@ -264,7 +266,8 @@ def serve(root: Path, questions_file: Path, out: Path, backend: str, rerank_mode
 def measure(root: Path, questions: list[str], args: argparse.Namespace) -> dict[str, object]:
     """Serve ``root`` in a fresh subprocess, then measure recall here; returns the row."""
     from index.ann import exact_top_rows
-    from index.store import directory_size, open_generation
+    from index.store_layout import directory_size
+    from index.store_reader import open_generation
 
     with tempfile.TemporaryDirectory() as folder:
         qfile, out = Path(folder) / "questions.json", Path(folder) / "result.json"

@@ -8,10 +8,9 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,32 +21,23 @@ import numpy as np
 
 from index.embed import Embedder, passage_input
 from index.embedding_cache import EmbeddingCache, text_key
-from index.errors import CitebotIndexError, IndexCorrupt, IndexLocked, NothingIndexed
-from index.manifest import FORMAT_VERSION, Manifest, read_manifest
+from index.errors import CitebotIndexError, IndexCorrupt, IndexLocked, IndexNotFound, NothingIndexed
+from index.manifest import FORMAT_VERSION, Manifest
 from index.models import Article, BuildSummary, SkippedFile
+from index.sentences import SPLITTER_VERSION, sentence_spans
 from index.settings import KnowledgeBaseSettings
-from index.store import (
-    CACHE_PATH,
-    LOCK_NAME,
-    TEMP_PREFIX,
+from index.storage import (
     ArticleRecord,
-    Generation,
     ParagraphRecord,
     PreviousGeneration,
-    fsync_path,
-    generations_dir,
+    Storage,
     new_generation_id,
-    prune_generations,
-    read_current,
-    read_previous,
-    remove_stale_temporaries,
-    write_current,
-    write_generation,
+    open_storage,
 )
+from index.store_layout import CACHE_PATH, LOCK_NAME
 
 log = logging.getLogger(__name__)
 
-SentenceSplitter = Callable[[str], list[tuple[int, int]]]
 # Texts embedded per call: large enough for efficient batches, small enough that a killed build
 # loses little work (every chunk is committed to the cache).
 _EMBED_CHUNK = 256
@@ -130,62 +120,22 @@ def build_index(
         )
 
 
-def build_from_articles(
-    settings: KnowledgeBaseSettings,
-    articles: Sequence[Article],
-    skipped: Sequence[SkippedFile] = (),
-    *,
-    rebuild: bool = False,
-    progress: bool = False,
-    embedder: Embedder | None = None,
-    clean_cache: bool = False,
-    split_sentences: SentenceSplitter | None = None,
-) -> BuildSummary:
-    """Build the index from already split articles (``build_index`` without the reading)."""
-    started = time.monotonic()
-    root = Path(settings.index.path)
-    root.mkdir(parents=True, exist_ok=True)
-    with build_lock(root):
-        return _build_locked(
-            root, settings, articles, skipped, sources=None, rebuild=rebuild, progress=progress,
-            embedder=embedder or Embedder.from_settings(settings.embedding),
-            clean_cache=clean_cache, started=started, split_sentences=split_sentences,
-        )
-
-
-def _previous_generation(root: Path) -> PreviousGeneration | None:
+def _previous_generation(store: Storage) -> PreviousGeneration | None:
     try:
-        return read_previous(generations_dir(root) / read_current(root))
+        return store.previous(store.serving())
+    except IndexNotFound:  # nothing built yet
+        return None
     except CitebotIndexError as exc:
-        if (root / "CURRENT").exists():
-            log.warning("ignoring the serving generation: %s", exc)
+        log.warning("ignoring the serving generation: %s", exc)
         return None
 
 
-def _index_backend(root: Path, generation: str) -> str:
+def _index_backend(store: Storage, generation: str) -> str:
     """The embedding backend recorded by a generation (empty when it cannot be read)."""
     try:
-        return read_manifest(generations_dir(root) / generation).backend
+        return store.manifest(generation).backend
     except CitebotIndexError:
         return ""
-
-
-def _select_articles(
-    articles: Sequence[Article], skipped: list[SkippedFile]
-) -> list[Article]:
-    """Drop articles without paragraphs and repeated ids (first one wins), noting why."""
-    chosen: dict[str, Article] = {}
-    for article in articles:
-        if not article.paragraphs:
-            skipped.append(SkippedFile(article.source, f"{article.article_id}: no paragraphs left"))
-        elif article.article_id in chosen:
-            first = chosen[article.article_id].source
-            skipped.append(
-                SkippedFile(article.source, f"duplicate article id {article.article_id!r} (kept {first})")
-            )
-        else:
-            chosen[article.article_id] = article
-    return list(chosen.values())
 
 
 @dataclass
@@ -198,10 +148,7 @@ class _Plan:
 
 
 def _plan(
-    articles: list[Article],
-    previous: PreviousGeneration | None,
-    rebuild: bool,
-    split_sentences: SentenceSplitter,
+    articles: Sequence[Article], previous: PreviousGeneration | None, rebuild: bool
 ) -> _Plan:
     """Compare with the serving generation and assign ids (unchanged paragraphs keep theirs)."""
     reuse = previous if previous is not None and not rebuild else None
@@ -224,7 +171,7 @@ def _plan(
             if pid is None:
                 pid, next_paragraph = next_paragraph, next_paragraph + 1
             # A paragraph that is only a heading has no sentence: nothing in it is quoted.
-            spans = split_sentences(p.text)
+            spans = sentence_spans(p.text)
             sentences = []
             for start, end in spans:
                 sentences.append((next_sentence, start, end))
@@ -311,89 +258,43 @@ def _build_locked(
     root: Path,
     settings: KnowledgeBaseSettings,
     articles: Sequence[Article],
-    skipped_in: Sequence[SkippedFile],
+    skipped: Sequence[SkippedFile],
     *,
-    sources: Sequence[str] | None,
+    sources: Sequence[str],
     rebuild: bool,
     progress: bool,
     embedder: Embedder,
     clean_cache: bool,
     started: float,
-    split_sentences: SentenceSplitter | None = None,
 ) -> BuildSummary:
-    splitter_version = 0  # a caller's own splitter has no version
-    if split_sentences is None:
-        from index.sentences import SPLITTER_VERSION
-        from index.sentences import sentence_spans as split_sentences
-
-        splitter_version = SPLITTER_VERSION
-    for name in remove_stale_temporaries(root):
+    store = open_storage(settings.index)
+    for name in store.remove_unfinished():
         log.info("removed the unfinished generation %s of an earlier build", name)
-    skipped = list(skipped_in)
-    chosen = _select_articles(articles, skipped)
-    if not chosen:
+    if not articles:
         where = ", ".join(sources) if sources else "the given articles"
         detail = f" ({len(skipped)} skipped, first: {skipped[0].path}: {skipped[0].reason})" if skipped else ""
         raise NothingIndexed(f"no article could be indexed from {where}{detail}")
 
-    previous = _previous_generation(root)
+    previous = _previous_generation(store)
     if previous is not None and not rebuild:
         # Backend "auto" goes on embedding as the serving generation was embedded: its cached
         # vectors stay valid and a running reader's query embedder keeps matching.
-        embedder.use_index_backend(_index_backend(root, previous.generation))
-    plan = _plan(chosen, previous, rebuild, split_sentences)
+        embedder.use_index_backend(_index_backend(store, previous.generation))
+    plan = _plan(articles, previous, rebuild)
 
     cache = _open_cache(root / CACHE_PATH, embedder, clean_cache)
     generation = new_generation_id()
-    temp = generations_dir(root) / f"{TEMP_PREFIX}{generation}"
     try:
         if clean_cache:
             log.info("emptied the embedding cache (%d vectors)", cache.clear())
-        paragraph_inputs = [
-            passage_input(p.text) for a in plan.records for p in a.paragraphs
-        ]
-        sentence_inputs = [
-            passage_input(p.text[start:end])
-            for a in plan.records for p in a.paragraphs for _sid, start, end in p.sentences
-        ]
-        known: dict[bytes, np.ndarray] = {}
-        paragraph_vectors, embedded = _vectors(
-            paragraph_inputs, embedder, cache, known, progress, "paragraphs"
+        vectors = _embed(plan.records, embedder, cache, progress)
+        manifest = store.publish(
+            plan.records, vectors.paragraphs, vectors.sentences, _manifest(generation, embedder),
+            approximate_above=settings.index.approximate_above, embedder=embedder,
         )
-        sentence_vectors, embedded_sentences = _vectors(
-            sentence_inputs, embedder, cache, known, progress, "sentences"
-        )
-        manifest = Manifest(
-            format_version=FORMAT_VERSION,
-            generation=generation,
-            model_id=embedder.model_id,
-            backend=embedder.backend,
-            dimensions=embedder.dimensions,
-            normalized=True,
-            passage_input=embedder.passage_input_version,
-            passage_prefix=embedder.passage_prefix,
-            articles=0,
-            paragraphs=0,
-            sentences=0,
-            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            sentence_splitter=splitter_version,
-        )
-        manifest = write_generation(
-            temp, plan.records, paragraph_vectors, sentence_vectors, manifest,
-            approximate_above=settings.index.approximate_above,
-        )
-        # Read back what was written before anyone can be switched to it.
-        Generation.open(temp, embedder).close()
-        final = generations_dir(root) / generation
-        os.rename(temp, final)
-        fsync_path(generations_dir(root))
-        write_current(root, generation)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
     finally:
         cache.close()
-    for name in prune_generations(root, settings.index.keep_generations):
+    for name in store.prune(settings.index.keep_generations):
         log.info("deleted old generation %s", name)
 
     summary = BuildSummary(
@@ -403,11 +304,59 @@ def _build_locked(
         removed=plan.removed,
         unchanged=plan.unchanged,
         paragraphs=manifest.paragraphs,
-        embedded=embedded,
+        embedded=vectors.embedded,
         skipped=tuple(skipped),
         seconds=round(time.monotonic() - started, 3),
         generation=generation,
-        embedded_sentences=embedded_sentences,
+        embedded_sentences=vectors.embedded_sentences,
     )
     log.info("built generation %s: %s", generation, summary)
     return summary
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    """The vectors of a build's paragraphs and sentences, and how many texts were new."""
+
+    paragraphs: np.ndarray
+    sentences: np.ndarray
+    embedded: int
+    embedded_sentences: int
+
+
+def _embed(
+    records: Sequence[ArticleRecord], embedder: Embedder, cache: EmbeddingCache, progress: bool
+) -> _Embedded:
+    """Vectors for every paragraph and sentence of ``records``, embedding only uncached texts."""
+    paragraph_inputs = [passage_input(p.text) for a in records for p in a.paragraphs]
+    sentence_inputs = [
+        passage_input(p.text[start:end])
+        for a in records for p in a.paragraphs for _sid, start, end in p.sentences
+    ]
+    known: dict[bytes, np.ndarray] = {}
+    paragraphs, embedded = _vectors(
+        paragraph_inputs, embedder, cache, known, progress, "paragraphs"
+    )
+    sentences, embedded_sentences = _vectors(
+        sentence_inputs, embedder, cache, known, progress, "sentences"
+    )
+    return _Embedded(paragraphs, sentences, embedded, embedded_sentences)
+
+
+def _manifest(generation: str, embedder: Embedder) -> Manifest:
+    """The new generation's manifest, before its writer fills in counts, files and searches."""
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        generation=generation,
+        model_id=embedder.model_id,
+        backend=embedder.backend,
+        dimensions=embedder.dimensions,
+        normalized=True,
+        passage_input=embedder.passage_input_version,
+        passage_prefix=embedder.passage_prefix,
+        articles=0,
+        paragraphs=0,
+        sentences=0,
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        sentence_splitter=SPLITTER_VERSION,
+    )

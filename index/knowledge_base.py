@@ -17,14 +17,7 @@ from index.errors import CitebotIndexError, IndexCorrupt, IndexMismatch
 from index.manifest import stale_sentences
 from index.models import ArticleInfo, Hit, IndexStats, Paragraph, SentenceSpan
 from index.settings import KnowledgeBaseSettings
-from index.store import (
-    Generation,
-    ParagraphRow,
-    directory_size,
-    generations_dir,
-    open_generation,
-    read_current,
-)
+from index.storage import ParagraphRow, Storage, StoredGeneration, open_storage
 
 if TYPE_CHECKING:
     from index.search import HybridSearcher
@@ -40,7 +33,7 @@ SEARCH_MODES = ("hybrid", "bm25", "dense")
 class _Serving:
     """A generation with its searcher; swapped as a whole so a call never mixes two."""
 
-    generation: Generation
+    generation: StoredGeneration
     searcher: HybridSearcher
 
 
@@ -51,10 +44,17 @@ def _paragraph(row: ParagraphRow) -> Paragraph:
 class KnowledgeBase:
     """Read access to the serving generation of an index; safe to use from several threads."""
 
-    def __init__(self, settings: KnowledgeBaseSettings, embedder: Embedder, generation: Generation) -> None:
+    def __init__(
+        self,
+        settings: KnowledgeBaseSettings,
+        embedder: Embedder,
+        store: Storage,
+        generation: StoredGeneration,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.root = Path(settings.index.path)
+        self._store = store
         self._refresh_lock = threading.Lock()
         # The newest generation refresh could not open, and why (logged once).
         self._rejected: str | None = None
@@ -62,7 +62,7 @@ class KnowledgeBase:
         self._serving = self._serve(generation)
         self._spellers: dict[str, Speller] = {}
 
-    def _serve(self, generation: Generation) -> _Serving:
+    def _serve(self, generation: StoredGeneration) -> _Serving:
         from index.search import HybridSearcher
 
         notice = stale_sentences(generation.manifest, self.root)
@@ -208,7 +208,7 @@ class KnowledgeBase:
             articles=manifest.articles,
             paragraphs=manifest.paragraphs,
             sentences=manifest.sentences,
-            size_bytes=directory_size(self.root),
+            size_bytes=self._store.size_bytes(),
             built_at=manifest.built_at,
             format_version=manifest.format_version,
             paragraph_search=describe(manifest.paragraph_search),
@@ -248,10 +248,10 @@ class KnowledgeBase:
         with self._refresh_lock:
             name: str | None = None
             try:
-                name = read_current(self.root)
+                name = self._store.serving()
                 if name == self.generation or name == self._rejected:
                     return False
-                fresh = Generation.open(generations_dir(self.root) / name, self.embedder)
+                fresh = self._store.open(name, self.embedder)
             except CitebotIndexError as exc:
                 # Generations never change once written, so one that failed stays failed: a
                 # message per refresh tick would only bury the first one.
@@ -274,5 +274,5 @@ def open_knowledge_base(
 ) -> KnowledgeBase:
     """Open the serving generation of the configured index (the model loads on first query)."""
     embedder = embedder or Embedder.from_settings(settings.embedding)
-    generation = open_generation(Path(settings.index.path), embedder)
-    return KnowledgeBase(settings, embedder, generation)
+    store = open_storage(settings.index)
+    return KnowledgeBase(settings, embedder, store, store.open(embedder=embedder))

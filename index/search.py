@@ -21,7 +21,7 @@ from index.term_cache import LruMemo
 
 if TYPE_CHECKING:
     from index.embed import Embedder
-    from index.store import Generation, ParagraphRow, SentenceRow
+    from index.storage import ParagraphRow, SentenceRow, StoredGeneration
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,9 @@ class Pool:
 class HybridSearcher:
     """Searches one generation with the dense vectors and the lexical index together."""
 
-    def __init__(self, generation: Generation, embedder: Embedder, settings: SearchSettings) -> None:
+    def __init__(
+        self, generation: StoredGeneration, embedder: Embedder, settings: SearchSettings
+    ) -> None:
         self.generation = generation
         self.embedder = embedder
         self.settings = settings

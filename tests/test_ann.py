@@ -25,7 +25,7 @@ from index.ann import (
 from index.diskarray import DiskArray
 from index.errors import IndexMismatch
 from index.knowledge_base import KnowledgeBase
-from index.store import open_generation
+from index.store_reader import open_generation
 from index.vectors import VectorTable, write_table
 
 DIMS = 48

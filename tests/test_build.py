@@ -27,7 +27,8 @@ from index import (
 )
 from index.build import build_lock
 from index.sentences import SPLITTER_VERSION
-from index.store import open_generation, read_current
+from index.store_layout import read_current
+from index.store_reader import open_generation
 
 pytestmark = pytest.mark.model
 
@@ -291,7 +292,7 @@ def test_an_index_split_the_old_way_serves_until_one_build_resplits_it(
     # An older splitter (here: one sentence per paragraph) and a manifest that predates the
     # splitter version, as an index built by an older citebot has.
     with monkeypatch.context() as patched:
-        patched.setattr("index.sentences.sentence_spans", lambda text: [(0, len(text))])
+        patched.setattr("index.build.sentence_spans", lambda text: [(0, len(text))])
         build_index(kb_settings, embedder=embedder)
     root = Path(kb_settings.index.path)
     manifest_path = root / "generations" / read_current(root) / "manifest.json"

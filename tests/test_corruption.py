@@ -29,7 +29,8 @@ from index import (
 from index.errors import CitebotIndexError
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, read_manifest, write_manifest
 from index.settings import IndexSettings
-from index.store import Generation, generations_dir, open_generation, read_current
+from index.store_layout import generations_dir, read_current
+from index.store_reader import Generation, open_generation
 
 pytestmark = pytest.mark.model
 
@@ -305,7 +306,7 @@ def test_corrupt_embedding_cache_is_named_and_clean_cache_repairs_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from bot.cli import main
-    from index.store import CACHE_PATH
+    from index.store_layout import CACHE_PATH
 
     monkeypatch.setattr(Embedder, "from_settings", classmethod(lambda cls, _s: embedder))
     sources = write_corpus(root.parent / "articles")

@@ -25,7 +25,7 @@ import pytest
 from conftest import CORPUS, write_corpus
 from index import Embedder, IndexLocked, KnowledgeBaseSettings, build_index, open_knowledge_base
 from index.settings import IndexSettings
-from index.store import generations_dir, read_current
+from index.store_layout import generations_dir, read_current
 
 pytestmark = [
     pytest.mark.model,
@@ -110,23 +110,21 @@ KILL_POINTS = (
     KillPoint("before embedding", ("index.build:_vectors",)),
     KillPoint("mid paragraph embedding", ("embedder:embed_passages",), nth=2),
     KillPoint("before sentence embedding", ("index.build:_vectors",), nth=2),
-    KillPoint("generation writing starts", ("index.build:write_generation",)),
-    KillPoint("SQLite schema written, no rows", ("index.store:migrate",), after=True,
+    KillPoint("generation writing starts", ("index.store:write_generation",)),
+    KillPoint("SQLite schema written, no rows", ("index.store_writer:migrate",), after=True,
               leaves_temporaries=True),
-    KillPoint("first vector file written",
-              ("index.store:write_table", "index.store:_flat_ip_index"),
+    KillPoint("first vector file written", ("index.store_writer:write_table",),
               nth=2, leaves_temporaries=True),
-    KillPoint("vector search index half written",
-              ("index.store:_write_search_index", "index.store:_flat_ip_index"), nth=2,
+    KillPoint("vector search index half written", ("index.store_writer:_write_search_index",),
+              nth=2, leaves_temporaries=True),
+    KillPoint("vector files written, no manifest", ("index.store_writer:write_manifest",),
               leaves_temporaries=True),
-    KillPoint("vector files written, no manifest", ("index.store:write_manifest",),
+    KillPoint("before fsync", ("index.store_writer:fsync_tree",), leaves_temporaries=True),
+    KillPoint("verifying the new generation", ("index.store_reader:Generation.open",),
               leaves_temporaries=True),
-    KillPoint("before fsync", ("index.store:fsync_tree",), leaves_temporaries=True),
-    KillPoint("verifying the new generation", ("index.store:Generation.open",),
-              leaves_temporaries=True),
-    KillPoint("renamed, CURRENT not written", ("index.build:write_current",)),
+    KillPoint("renamed, CURRENT not written", ("index.store:write_current",)),
     KillPoint("CURRENT.tmp written, not replaced", ("os:replace",), leaves_temporaries=True),
-    KillPoint("switched, before pruning", ("index.build:prune_generations",), switched=True),
+    KillPoint("switched, before pruning", ("index.store:prune_generations",), switched=True),
 )
 
 

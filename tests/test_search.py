@@ -14,7 +14,7 @@ from index.bm25 import LexicalIndex
 from index.fusion import SIGNALS, fuse, lexical_match
 from index.search import HybridSearcher
 from index.settings import SearchSettings
-from index.store import Generation, open_generation
+from index.store_reader import Generation, open_generation
 
 # -- signals and fusion on constructed examples (no model) ---------------------------------------
 
