@@ -223,7 +223,8 @@ class Embedder:
         either cached already or possible here."""
         if self._folder is None or not _installed("onnxruntime", "tokenizers"):
             return False
-        from index.embed_onnx import OnnxExportError, export_ready, folder_spec
+        from index.embed_onnx import OnnxExportError, folder_spec
+        from index.onnx_export import export_ready
 
         try:
             folder_spec(self._folder)
@@ -238,7 +239,7 @@ class Embedder:
         """Where ONNX exports are cached."""
         if self._cache_dir:
             return Path(self._cache_dir).expanduser()
-        from index.embed_onnx import default_cache_dir
+        from index.onnx_export import default_cache_dir
 
         return default_cache_dir()
 
@@ -265,7 +266,8 @@ class Embedder:
                     f"cannot load embedding model {self.model_name!r} ({exc}); "
                     "check [embedding] model in the config"
                 ) from None
-        from index.embed_onnx import OnnxEncoder, OnnxExportError, ensure_export, folder_spec
+        from index.embed_onnx import OnnxEncoder, OnnxExportError, folder_spec
+        from index.onnx_export import ensure_export
 
         if self._folder is None:
             raise EmbeddingModelError(

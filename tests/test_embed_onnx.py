@@ -16,6 +16,7 @@ import pytest
 
 import index.embed as embed_module
 import index.embed_onnx as embed_onnx
+import index.onnx_export as onnx_export
 from conftest import CORPUS
 from index import (
     Embedder,
@@ -171,11 +172,10 @@ def _fake_torch(embedder: Embedder) -> Any:
 
 
 def test_concurrent_exports_make_one_complete_copy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_home: Path,
-    onnx_embedders: dict[str, Embedder], embedder: Embedder,
+    tmp_path: Path, cache_home: Path, onnx_embedders: dict[str, Embedder], embedder: Embedder,
 ) -> None:
     model = onnx_embedders["onnx"]
-    exported = embed_onnx.export_dir(model.cache_dir, model.model_id, "onnx") / "model.onnx"
+    exported = onnx_export.export_dir(model.cache_dir, model.model_id, "onnx") / "model.onnx"
     calls: list[int] = []
 
     def slow_export(spec: Any, _model: Any, path: Path) -> None:
@@ -184,14 +184,13 @@ def test_concurrent_exports_make_one_complete_copy(
         with open(exported, "rb") as source, open(path, "wb") as target:
             shutil.copyfileobj(source, target, length=1 << 20)
 
-    monkeypatch.setattr(embed_onnx, "_export_fp32", slow_export)
-    monkeypatch.setattr(embed_onnx, "_torch_reference", lambda spec: _fake_torch(embedder))
+    steps = onnx_export.ExportSteps(export_fp32=slow_export)
     cache = tmp_path / "cache"
     spec = embed_onnx.folder_spec(Path(embed_module.resolve_model(embed_module.PACKAGED_MODEL)))
     results: list[Path] = []
     workers = [
-        threading.Thread(target=lambda: results.append(
-            embed_onnx.ensure_export(spec, model.model_id, "onnx", cache)))
+        threading.Thread(target=lambda: results.append(onnx_export.ensure_export(
+            spec, model.model_id, "onnx", cache, _fake_torch(embedder), steps)))
         for _ in range(2)
     ]
     for worker in workers:
@@ -204,40 +203,46 @@ def test_concurrent_exports_make_one_complete_copy(
     assert leftovers == []
 
 
+def _file_states(folder: Path) -> dict[Path, tuple[int, int]]:
+    """Every file under ``folder`` with its inode and modification time: rewritten ones differ."""
+    return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
 def test_second_embedder_reuses_the_export_and_a_damaged_one_is_redone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, onnx_embedders: dict[str, Embedder],
-    embedder: Embedder,
+    tmp_path: Path, onnx_embedders: dict[str, Embedder], embedder: Embedder,
 ) -> None:
     cache = tmp_path / "cache"
     shutil.copytree(onnx_embedders["onnx"].cache_dir, cache)
-    real_quantize = embed_onnx._quantize
-
-    def no_export(*args: Any) -> None:
-        raise AssertionError("exported again")
-
-    monkeypatch.setattr(embed_onnx, "_export_fp32", no_export)
-    monkeypatch.setattr(embed_onnx, "_quantize", no_export)
+    before = _file_states(cache)
     fresh = Embedder(backend="onnx-int8", cache_dir=str(cache), threads=1)
     np.testing.assert_allclose(
         fresh.embed_queries(["owls"]), onnx_embedders["onnx-int8"].embed_queries(["owls"]), atol=1e-6
     )
+    assert _file_states(cache) == before  # nothing was exported again
     # A truncated model file (a crash or a full disk) is noticed and exported again.
-    target = embed_onnx.export_dir(cache, fresh.model_id, "onnx-int8")
+    target = onnx_export.export_dir(cache, fresh.model_id, "onnx-int8")
     with open(target / "model.onnx", "r+b") as handle:
         handle.truncate(1000)
     (target.parent / f".{target.name}.tmp-99999").mkdir()  # left by a killed export
-    quantized: list[int] = []
-    monkeypatch.undo()
-    monkeypatch.setattr(embed_onnx, "_torch_reference", lambda spec: _fake_torch(embedder))
+    made: list[str] = []
+
+    def no_export(*_args: Any) -> None:
+        made.append("export")
+        raise AssertionError("the intact float32 export was made again")
 
     def counting_quantize(source: Path, path: Path) -> None:
-        quantized.append(1)
-        real_quantize(source, path)
+        made.append("quantize")
+        onnx_export.quantize(source, path)
 
-    monkeypatch.setattr(embed_onnx, "_quantize", counting_quantize)
-    again = Embedder(backend="onnx-int8", cache_dir=str(cache), threads=1)
-    assert again.embed_queries(["owls"]).shape == (1, 384) and quantized == [1]
+    spec = embed_onnx.folder_spec(Path(embed_module.resolve_model(embed_module.PACKAGED_MODEL)))
+    onnx_export.ensure_export(
+        spec, fresh.model_id, "onnx-int8", cache, _fake_torch(embedder),
+        onnx_export.ExportSteps(export_fp32=no_export, quantize=counting_quantize),
+    )
+    assert made == ["quantize"]
     assert not (target.parent / f".{target.name}.tmp-99999").exists()
+    again = Embedder(backend="onnx-int8", cache_dir=str(cache), threads=1)
+    assert again.embed_queries(["owls"]).shape == (1, 384)
 
 
 def test_serving_from_the_export_cache_never_imports_torch(

@@ -1,0 +1,246 @@
+"""Exporting a sentence-transformers folder to ONNX once, into a cache shared by processes.
+
+The export (and the int8 quantization) needs torch; it is verified against the torch model on a
+few probe texts and written under a temporary name, so a reader never finds half an export.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from index.embed_onnx import FolderSpec, OnnxEncoder, OnnxExportError, read_json
+from index.errors import first_line
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+    from index.embed_torch import TorchEncoder
+
+log = logging.getLogger(__name__)
+
+ONNX_BACKENDS = ("onnx", "onnx-int8")
+# Bump whenever the exported graph or its files change: cached exports of another version are
+# ignored (and re-exported) instead of being read wrongly.
+EXPORT_FORMAT_VERSION = 1
+# An export whose vectors are further than this from the torch model's is refused.
+MIN_PROBE_COSINE = 0.98
+_MODEL_FILE = "model.onnx"
+_META_FILE = "export.json"
+_PROBES = (
+    "Owls hunt small mammals at night.",
+    "What temperature does water boil at?",
+    "The treaty was signed in 1648 after thirty years of war in central Europe, ending the "
+    "conflict between the Catholic and Protestant states of the Holy Roman Empire.",
+    "a",
+    "Sourdough rises with wild yeast; the starter is fed flour and water every day.",
+)
+
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/citebot``, or ``~/.cache/citebot``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "citebot"
+
+
+def export_dir(cache_dir: Path, model_id: str, backend: str) -> Path:
+    """Where the export of ``model_id`` for ``backend`` is cached."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in model_id)
+    return cache_dir / "onnx" / f"{safe}-{backend}-v{EXPORT_FORMAT_VERSION}"
+
+
+def export_ready(cache_dir: Path, model_id: str, backend: str) -> bool:
+    """Whether a finished export of ``model_id`` for ``backend`` is cached."""
+    return _complete(export_dir(cache_dir, model_id, backend))
+
+
+def _complete(directory: Path) -> bool:
+    """Whether ``directory`` holds a finished export (its meta file lists every file's size)."""
+    meta = read_json(directory / _META_FILE)
+    files = meta.get("files")
+    if meta.get("format_version") != EXPORT_FORMAT_VERSION or not isinstance(files, dict):
+        return False
+    return all((directory / name).is_file() and (directory / name).stat().st_size == size
+               for name, size in files.items())
+
+
+@contextmanager
+def _export_lock(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock for exporting ``target``; a second exporter waits for the first."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target.parent / f".{target.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def ensure_export(
+    spec: FolderSpec, model_id: str, backend: str, cache_dir: Path,
+    reference: TorchEncoder | None = None, steps: ExportSteps | None = None,
+) -> Path:
+    """The cached ONNX model file for ``backend``, exporting (and verifying) it on first use.
+
+    Only an export loads the torch model (``reference``, loaded here when not given), so
+    serving from the cache never imports torch. ``steps`` make the model files (default: torch's
+    exporter and onnxruntime's quantizer).
+    """
+    if backend not in ONNX_BACKENDS:
+        raise ValueError(f"not an ONNX backend: {backend!r}")
+    target = export_dir(cache_dir, model_id, backend)
+    if _complete(target):
+        return target / _MODEL_FILE
+    try:
+        return _export_locked(
+            spec, model_id, backend, cache_dir, target, reference, steps or ExportSteps()
+        )
+    except OSError as exc:
+        raise OnnxExportError(
+            f"cannot write the ONNX export to {target.parent} ({exc.strerror or exc}); "
+            "set [embedding] cache_dir to a writable folder"
+        ) from None
+
+
+def _export_locked(
+    spec: FolderSpec, model_id: str, backend: str, cache_dir: Path, target: Path,
+    reference: TorchEncoder | None, steps: ExportSteps,
+) -> Path:
+    with _export_lock(target):
+        if _complete(target):  # another process finished it while this one waited
+            return target / _MODEL_FILE
+        for stale in target.parent.glob(f".{target.name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a killed export; we hold the lock
+        log.info("exporting %s to ONNX (%s), once", spec.folder.name, backend)
+        reference = reference or _torch_reference(spec)
+        temp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+        temp.mkdir()
+        try:
+            if backend == "onnx":
+                steps.export_fp32(spec, reference.model, temp / _MODEL_FILE)
+            else:
+                fp32 = ensure_export(spec, model_id, "onnx", cache_dir, reference, steps)
+                steps.quantize(fp32, temp / _MODEL_FILE)
+            _verify(spec, temp / _MODEL_FILE, reference.encode, backend)
+            files = {p.name: p.stat().st_size for p in temp.iterdir()}
+            meta = {"format_version": EXPORT_FORMAT_VERSION, "model_id": model_id,
+                    "backend": backend, "files": files}
+            (temp / _META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            for path in temp.iterdir():
+                with open(path, "rb") as handle:
+                    os.fsync(handle.fileno())
+            if target.exists():
+                shutil.rmtree(target)  # an incomplete or damaged earlier export
+            os.rename(temp, target)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+    return target / _MODEL_FILE
+
+
+def _torch_reference(spec: FolderSpec) -> TorchEncoder:
+    from index.embed_torch import TorchEncoder, TorchLoadError
+
+    try:
+        return TorchEncoder(str(spec.folder), device="cpu", batch_size=32)
+    except TorchLoadError as exc:
+        raise OnnxExportError(
+            f"exporting the model to ONNX needs its torch model ({exc}); "
+            'install sentence-transformers or use [embedding] backend = "torch"'
+        ) from None
+
+
+def export_fp32(spec: FolderSpec, model: SentenceTransformer, path: Path) -> None:
+    """Export the folder's transformer (token embeddings out; pooling stays in numpy)."""
+    import torch
+
+    transformer = model[0]
+    network = transformer.auto_model.eval()
+    sample = transformer.tokenizer(
+        ["a short probe", "a somewhat longer probe sentence for the export"],
+        padding=True, return_tensors="pt",
+    )
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+
+    class _TokenEmbeddings(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.network = network
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return self.network(**dict(zip(names, inputs)), return_dict=False)[0]
+
+    axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "token_embeddings"]}
+    try:
+        # The tracer warns about shape-dependent Python branches the exported graph handles.
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _TokenEmbeddings(), tuple(sample[n] for n in names), str(path),
+                input_names=names, output_names=["token_embeddings"], dynamic_axes=axes,
+                opset_version=17, do_constant_folding=True, dynamo=False,
+            )
+    except Exception as exc:  # the exporter raises many kinds; the user needs one line
+        first = first_line(exc)
+        raise OnnxExportError(
+            f"cannot export {spec.folder.name} to ONNX ({first}); "
+            'use [embedding] backend = "torch"'
+        ) from None
+
+
+def quantize(source: Path, target: Path) -> None:
+    """Dynamic int8 quantization; per channel, which keeps the vectors far closer to fp32."""
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:
+        raise OnnxExportError(
+            f"int8 quantization needs the onnx package ({exc}); `pip install onnx` or use "
+            '[embedding] backend = "onnx"'
+        ) from None
+    # The quantizer logs an advice about pre-processing on the root logger; it does not apply to
+    # a transformer quantized dynamically.
+    logging.disable(logging.WARNING)
+    try:
+        quantize_dynamic(source, target, per_channel=True, weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+@dataclass(frozen=True)
+class ExportSteps:
+    """The steps that write model files; a caller may replace them (tests count or slow them)."""
+
+    export_fp32: Callable[[FolderSpec, SentenceTransformer, Path], None] = export_fp32
+    quantize: Callable[[Path, Path], None] = quantize
+
+
+def _verify(
+    spec: FolderSpec, path: Path, reference: Callable[[list[str]], np.ndarray], backend: str
+) -> None:
+    """Refuse an export whose vectors drift from the torch model's on a few probe texts."""
+    probes = list(_PROBES)
+    ours = OnnxEncoder(spec, path, threads=1).encode(probes)
+    theirs = np.asarray(reference(probes), dtype=np.float32)
+    theirs /= np.maximum(np.linalg.norm(theirs, axis=1, keepdims=True), 1e-12)
+    ours_unit = ours / np.maximum(np.linalg.norm(ours, axis=1, keepdims=True), 1e-12)
+    worst = float(np.min(np.sum(ours_unit * theirs, axis=1)))
+    if worst < MIN_PROBE_COSINE:
+        raise OnnxExportError(
+            f"the {backend} export of {spec.folder.name} is too far from the torch model "
+            f"(cosine {worst:.3f} < {MIN_PROBE_COSINE}); use [embedding] backend = \"torch\""
+        )
