@@ -267,6 +267,7 @@ def _build_locked(
     clean_cache: bool,
     started: float,
 ) -> BuildSummary:
+    """Plan, embed, publish and prune, holding the build lock."""
     store = open_storage(settings.index)
     for name in store.remove_unfinished():
         log.info("removed the unfinished generation %s of an earlier build", name)
