@@ -7,17 +7,15 @@ import random
 from bot.compose import Draft, compose, near_duplicate, rank_sentences
 from bot.question import question_terms
 from index import Hit, SentenceSpan, sentence_spans
+from paragraphs import paragraph
 
 
 def make_hit(pid: int, text: str, score: float, dense: list[float] | None = None, **extra: object) -> Hit:
     spans = sentence_spans(text)
     scores = dense if dense is not None else [0.3] * len(spans)
     return Hit(
-        paragraph_id=pid,
-        article_id=str(extra.pop("article_id", f"a{pid}")),
-        title=str(extra.pop("title", f"Article {pid}")),
-        number=int(extra.pop("number", 0)),  # type: ignore[call-overload]
-        text=text,
+        paragraph(pid, text, article_id=str(extra.pop("article_id", f"a{pid}")),
+                  title=str(extra.pop("title", f"Article {pid}"))),
         score=score,
         sentences=tuple(SentenceSpan(s, e, d) for (s, e), d in zip(spans, scores)),
         **extra,  # type: ignore[arg-type]
@@ -60,7 +58,7 @@ def test_lexical_overlap_can_outweigh_a_slightly_higher_dense_score() -> None:
 
 
 def test_sentences_are_split_when_the_hit_has_no_scores() -> None:
-    hit = Hit(paragraph_id=1, article_id="a", title="t", number=0, text=OWLS, score=1.0)
+    hit = Hit(paragraph(1, OWLS, title="t"), score=1.0)
     draft = compose(question_terms("What colour are its feathers?"), [hit])
     assert draft.quotes[0].text == "Its feathers are white."
 
@@ -123,5 +121,5 @@ def test_invariants_hold_over_random_paragraphs() -> None:
         question = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 5))) + "?"
         draft = compose(question_terms(question), hits, max_citations=rng.randint(1, 3))
         check_invariants(draft)
-        cited = [c.paragraph_id for c in draft.citations] + [c.paragraph_id for c in draft.more]
+        cited = [c.paragraph_id for c in (*draft.citations, *draft.more)]
         assert len(cited) == len(set(cited))

@@ -10,14 +10,15 @@ from bot.compose import compose
 from bot.question import question_terms
 from bot.selector import AnswerSelector
 from index import Hit, SentenceSpan
+from paragraphs import paragraph
 
 SELECTOR = AnswerSelector()
 
 
 def _hit(pid: int, text: str, score: float, spans: Sequence[tuple[int, int]] = ()) -> Hit:
     spans = spans or [(0, len(text))]
-    return Hit(paragraph_id=pid, article_id=f"a{pid}", number=pid, title="T", text=text,
-               score=score, sentences=tuple(SentenceSpan(a, b, 0.5) for a, b in spans))
+    return Hit(paragraph(pid, text, article_id=f"a{pid}", number=pid, title="T"), score=score,
+               sentences=tuple(SentenceSpan(a, b, 0.5) for a, b in spans))
 
 
 @pytest.mark.skipif(not SELECTOR.available(), reason="selector model not in this checkout")
