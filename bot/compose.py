@@ -121,19 +121,7 @@ def near_duplicate(a: str, b: str, threshold: float = DUPLICATE_JACCARD) -> bool
 
 
 def _citation(n: int, hit: Hit, spans: Sequence[tuple[int, int]]) -> Citation:
-    ref = hit.ref
-    return Citation(
-        n=n,
-        paragraph_id=ref.paragraph_id,
-        article_id=ref.article_id,
-        title=ref.title,
-        paragraph=ref.number,
-        text=ref.text,
-        score=hit.score,
-        url=ref.url,
-        date=ref.date,
-        quotes=tuple(sorted(spans)),
-    )
+    return Citation(n=n, ref=hit.ref, score=hit.score, quotes=tuple(sorted(spans)))
 
 
 def _close(best: float, other: float, ratio: float, margin: float | None) -> bool:

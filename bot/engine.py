@@ -268,9 +268,7 @@ class Engine:
         turn = Turn(
             question=question,
             query=resolution.query,
-            cited=tuple(
-                CitedParagraph(c.paragraph_id, c.article_id, c.paragraph) for c in answer.citations
-            ),
+            cited=tuple(CitedParagraph.of(c.ref) for c in answer.citations),
             abstained=answer.abstained,
             # What was quoted: "he" and "who said that?" in the next question may point at it.
             answer=answer.text,

@@ -105,10 +105,7 @@ def quoting(
     citations: list[Citation] = []
     for n, (hit, spans) in enumerate(parts, start=1):
         citations.append(
-            Citation(n=n, paragraph_id=hit.ref.paragraph_id, article_id=hit.ref.article_id,
-                     title=hit.ref.title, paragraph=hit.ref.number, text=hit.ref.text,
-                     score=hit.score, url=hit.ref.url, date=hit.ref.date,
-                     quotes=tuple(sorted(spans)))
+            Citation(n=n, ref=hit.ref, score=hit.score, quotes=tuple(sorted(spans)))
         )
         quotes.extend(Quote(text=hit.ref.text[s:e], citation=n) for s, e in sorted(spans))
     answer = Answer(question=question, abstained=False, quotes=tuple(quotes),

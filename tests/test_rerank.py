@@ -89,4 +89,4 @@ def test_engine_reranks_before_composing(
     answer = trace.reply.answer
     for quote in answer.quotes:
         cited = next(c for c in answer.citations if c.n == quote.citation)
-        assert quote.text in cited.text
+        assert quote.text in cited.ref.text

@@ -63,9 +63,9 @@ def test_the_best_read_sentence_decides_the_paragraph_and_the_quote() -> None:
             _hit(2, second, 9.8, [(0, 25), (26, len(second))])]
     terms = question_terms("how long do bees live")
     plain = compose(terms, hits)
-    assert plain.citations[0].paragraph_id == 1
+    assert plain.citations[0].ref.paragraph_id == 1
     chosen = compose(terms, hits, selector=_Fake("six weeks"))
-    assert chosen.citations[0].paragraph_id == 2
+    assert chosen.citations[0].ref.paragraph_id == 2
     assert chosen.quotes[0].text == "A worker lives six weeks."
 
 
@@ -74,5 +74,5 @@ def test_a_far_weaker_paragraph_is_not_read_into_first_place() -> None:
     fake = _Fake("six weeks")
     draft = compose(question_terms("how long do bees live"), hits, selector=fake)
     # Retrieval 15 log-odds behind outweighs the selector's 5.
-    assert draft.citations[0].paragraph_id == 1
+    assert draft.citations[0].ref.paragraph_id == 1
     assert fake.read  # both were read
