@@ -49,7 +49,7 @@ def topic_switch(engine: Engine, dialogs: list[Dialog]) -> str:
         if first.gold is None:
             continue
         alone = engine.trace(first.question, history=False).hits
-        if not alone or (alone[0].article_id, alone[0].number) != first.gold:
+        if not alone or (alone[0].ref.article_id, alone[0].ref.number) != first.gold:
             continue
         right_alone += 1
         conversation = Conversation()
@@ -57,7 +57,7 @@ def topic_switch(engine: Engine, dialogs: list[Dialog]) -> str:
             conversation = engine.ask(turn.question, conversation).conversation
         trace = engine.trace(first.question, conversation)
         hits = trace.hits
-        kept += bool(hits) and (hits[0].article_id, hits[0].number) == first.gold
+        kept += bool(hits) and (hits[0].ref.article_id, hits[0].ref.number) == first.gold
         new_topic += bool(trace.resolution and trace.resolution.new_topic)
     if not right_alone:
         return "topic switch: no first question is retrieved right on its own"

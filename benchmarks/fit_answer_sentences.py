@@ -69,14 +69,14 @@ def main() -> int:
             continue
         gold = (record["article_id"], int(record["paragraph_index"]))
         hits = kb.search(record["question"], 10)
-        hit = next((h for h in hits if (h.article_id, h.number) == gold), None)
+        hit = next((h for h in hits if (h.ref.article_id, h.ref.number) == gold), None)
         if hit is None:
             continue
         terms = question_terms(record["question"], kb.term_weights)
         what = asked(record["question"])
         answers = [a.lower() for a in record["answers"] if a.strip()]
         spans = hit_sentences(hit)
-        texts = [hit.text[s.start : s.end] for s in spans]
+        texts = [hit.ref.text[s.start : s.end] for s in spans]
         found = [any(a in t.lower() for a in answers) for t in texts]
         if not any(found) or all(found):
             continue

@@ -78,8 +78,8 @@ def main() -> int:
             draft = compose(terms, hits, selector=selector)
             if not draft.citations:
                 continue
-            first = draft.citations[0]
-            cited += (first.article_id, first.paragraph) == gold
+            first = draft.citations[0].ref
+            cited += (first.article_id, first.number) == gold
             text = " ".join(q.text for q in draft.quotes if q.citation == 1).lower()
             quoted += any(a in text for a in answers)
         return cited / len(cases), quoted / len(cases)

@@ -91,7 +91,10 @@ def _extra_article(folder: Path, trial: int, paragraphs: int, rng: random.Random
 
 def _answers(settings: KnowledgeBaseSettings, embedder: Embedder) -> list[Any]:
     kb = open_knowledge_base(settings, embedder)
-    return [[(h.article_id, h.number, h.text, h.score) for h in kb.search(q, 5)] for q in QUERIES]
+    return [
+        [(h.ref.article_id, h.ref.number, h.ref.text, h.score) for h in kb.search(q, 5)]
+        for q in QUERIES
+    ]
 
 
 def _same(a: list[Any], b: list[Any]) -> bool:

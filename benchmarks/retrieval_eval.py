@@ -96,7 +96,7 @@ def main() -> None:
             tick = time.perf_counter()
             hits = searcher.search(text, DEPTH, vector=vector)
             times.append(1000 * (time.perf_counter() - tick))
-            hybrid.append([h.paragraph_id for h in hits])
+            hybrid.append([h.ref.paragraph_id for h in hits])
 
         ids = sorted({pid for ranking in (*bm25, *dense, *hybrid) for pid in ranking})
         unit = {r.paragraph_id: (r.article_id, r.number) for r in generation.rows(ids)}

@@ -50,7 +50,7 @@ FEATURES = tuple(f.name for f in fields(Evidence))
 def evidence(terms: QuestionTerms, choice: SentenceChoice) -> Evidence:
     """Measure how well ``choice`` and its paragraph carry what the question asks about."""
     hit = choice.hit
-    context = stems(hit.text) | stems(hit.title or "")
+    context = stems(hit.ref.text) | stems(hit.ref.title or "")
     return Evidence(
         entity_coverage=(
             terms.entity_coverage(context) if terms.entities else terms.coverage(context)

@@ -172,10 +172,10 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
             {
                 "rank": rank,
                 "score": round(hit.score, 6),
-                "article_id": hit.article_id,
-                "title": hit.title,
-                "paragraph": hit.number,
-                "text": hit.text,
+                "article_id": hit.ref.article_id,
+                "title": hit.ref.title,
+                "paragraph": hit.ref.number,
+                "text": hit.ref.text,
             }
             for rank, hit in enumerate(hits, start=1)
         ]
@@ -184,7 +184,8 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     if not hits:
         print("no matching paragraphs")
     for rank, hit in enumerate(hits, start=1):
-        print(f"{rank:>2}. {hit.score:7.3f}  {hit.title} ¶{hit.number + 1}  [{hit.article_id}]")
-        preview = hit.text if len(hit.text) <= _PREVIEW_CHARS else hit.text[:_PREVIEW_CHARS] + "…"
+        ref = hit.ref
+        print(f"{rank:>2}. {hit.score:7.3f}  {ref.title} {ref.label}  [{ref.article_id}]")
+        preview = ref.text if len(ref.text) <= _PREVIEW_CHARS else ref.text[:_PREVIEW_CHARS] + "…"
         print(textwrap.indent(textwrap.fill(preview, width=96), "      "))
     return 0

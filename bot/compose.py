@@ -54,7 +54,7 @@ class SentenceChoice:
     @property
     def text(self) -> str:
         """The sentence, verbatim."""
-        return self.hit.text[self.start : self.end]
+        return self.hit.ref.text[self.start : self.end]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def hit_sentences(hit: Hit) -> tuple[SentenceSpan, ...]:
     """The hit's sentence spans; split here when the index did not score any."""
     if hit.sentences:
         return hit.sentences
-    return tuple(SentenceSpan(start, end) for start, end in sentence_spans(hit.text))
+    return tuple(SentenceSpan(start, end) for start, end in sentence_spans(hit.ref.text))
 
 
 def sentence_score(dense: float, coverage: float, kinds: Sequence[float]) -> float:
@@ -88,7 +88,7 @@ def rank_sentences(terms: QuestionTerms, hit: Hit, what: Asked | None = None) ->
     what = what if what is not None else asked(terms.text)
     choices = []
     for span in hit_sentences(hit):
-        text = hit.text[span.start : span.end]
+        text = hit.ref.text[span.start : span.end]
         coverage = terms.coverage(stems(text))
         score = sentence_score(span.score, coverage, type_features(what, text))
         choices.append(
@@ -121,18 +121,7 @@ def near_duplicate(a: str, b: str, threshold: float = DUPLICATE_JACCARD) -> bool
 
 
 def _citation(n: int, hit: Hit, spans: Sequence[tuple[int, int]]) -> Citation:
-    return Citation(
-        n=n,
-        paragraph_id=hit.paragraph_id,
-        article_id=hit.article_id,
-        title=hit.title,
-        paragraph=hit.number,
-        text=hit.text,
-        score=hit.score,
-        url=hit.url,
-        date=hit.date,
-        quotes=tuple(sorted(spans)),
-    )
+    return Citation(n=n, ref=hit.ref, score=hit.score, quotes=tuple(sorted(spans)))
 
 
 def _close(best: float, other: float, ratio: float, margin: float | None) -> bool:
@@ -173,31 +162,31 @@ def compose(
     """
     distinct: list[Hit] = []
     for hit in hits:
-        if not hit.text.strip():
+        if not hit.ref.text.strip():
             continue
-        if any(near_duplicate(hit.text, kept.text) for kept in distinct):
+        if any(near_duplicate(hit.ref.text, kept.ref.text) for kept in distinct):
             continue
         distinct.append(hit)
     if not distinct:
         return Draft(quotes=(), citations=(), more=(), main=None)
 
     what = asked(terms.text)
-    ranked = {hit.paragraph_id: rank_sentences(terms, hit, what) for hit in distinct}
+    ranked = {hit.ref.paragraph_id: rank_sentences(terms, hit, what) for hit in distinct}
     sentence_margin = citation_margin = None
     if selector is not None:
         distinct, ranked = choose(selector, terms.text, distinct, ranked)
         sentence_margin, citation_margin = SELECTED_SENTENCE_MARGIN, SELECTED_CITATION_MARGIN
     main_hit = distinct[0]
-    main_sentences = _quoted(ranked[main_hit.paragraph_id], max_sentences, sentence_margin)
+    main_sentences = _quoted(ranked[main_hit.ref.paragraph_id], max_sentences, sentence_margin)
     if not main_sentences:
         return Draft(quotes=(), citations=(), more=(), main=None)
-    main = ranked[main_hit.paragraph_id][0]
+    main = ranked[main_hit.ref.paragraph_id][0]
 
     cited: list[tuple[Hit, list[SentenceChoice]]] = [(main_hit, main_sentences)]
     for hit in distinct[1:]:
         if len(cited) >= max_citations:
             break
-        best = ranked[hit.paragraph_id][:1]
+        best = ranked[hit.ref.paragraph_id][:1]
         close = hit.score >= main_hit.score - EXTRA_CITATION_GAP
         if best and close and _close(main.score, best[0].score, EXTRA_CITATION_RATIO,
                                      citation_margin):
@@ -209,10 +198,12 @@ def compose(
         citations.append(_citation(n, hit, [(c.start, c.end) for c in chosen]))
         quotes.extend(Quote(text=c.text, citation=n) for c in chosen)
 
-    cited_ids = {hit.paragraph_id for hit, _ in cited}
-    rest = [h for h in distinct if h.paragraph_id not in cited_ids][:max_more]
+    cited_ids = {hit.ref.paragraph_id for hit, _ in cited}
+    rest = [h for h in distinct if h.ref.paragraph_id not in cited_ids][:max_more]
     more = [
-        _citation(len(citations) + i, hit, [(c.start, c.end) for c in ranked[hit.paragraph_id][:1]])
+        _citation(
+            len(citations) + i, hit, [(c.start, c.end) for c in ranked[hit.ref.paragraph_id][:1]]
+        )
         for i, hit in enumerate(rest, start=1)
     ]
     return Draft(quotes=tuple(quotes), citations=tuple(citations), more=tuple(more), main=main)

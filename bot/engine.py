@@ -243,11 +243,11 @@ class Engine:
         )
         found, confidence = self._judge(resolution, terms, draft.main, expanded)
         main = draft.main
-        if main is not None and hits and hits[0].paragraph_id != main.hit.paragraph_id:
+        if main is not None and hits and hits[0].ref.paragraph_id != main.hit.ref.paragraph_id:
             # The selector chose another paragraph to answer from: it leads the ranking too.
-            hits = [main.hit, *(h for h in hits if h.paragraph_id != main.hit.paragraph_id)]
+            hits = [main.hit, *(h for h in hits if h.ref.paragraph_id != main.hit.ref.paragraph_id)]
         if main is not None and missing_numbers(
-            resolution.question, f"{main.hit.title or ''}\n{main.hit.text}"
+            resolution.question, f"{main.hit.ref.title or ''}\n{main.hit.ref.text}"
         ):
             # The question states a number the paragraph never does: a near miss ("super bowl
             # 51" answered from Super Bowl 50), however well the rest matches.
@@ -268,9 +268,7 @@ class Engine:
         turn = Turn(
             question=question,
             query=resolution.query,
-            cited=tuple(
-                CitedParagraph(c.paragraph_id, c.article_id, c.paragraph) for c in answer.citations
-            ),
+            cited=tuple(CitedParagraph.of(c.ref) for c in answer.citations),
             abstained=answer.abstained,
             # What was quoted: "he" and "who said that?" in the next question may point at it.
             answer=answer.text,
@@ -290,12 +288,12 @@ class Engine:
             return None, 0.0
         found = evidence(terms, main)
         confidence = self.calibration.confidence(found)
-        if resolution.focus and main.hit.article_id in resolution.focus:
+        if resolution.focus and main.hit.ref.article_id in resolution.focus:
             # A follow-up staying on the conversation's article is judged on its own words
             # (bot/followup_judge.py): the names it borrowed match that article by construction.
             own = question_terms(resolution.question, self.kb.term_weights)
-            words = self._corpus.article_words(main.hit.article_id)
-            fit = followup_evidence(own, main.hit.text, words, main.dense)
+            words = self._corpus.article_words(main.hit.ref.article_id)
+            fit = followup_evidence(own, main.hit.ref.text, words, main.dense)
             certain = resolution.returned or personal(resolution.question)
             if answered_in_article(fit, points_back=resolution.refers, certain=certain):
                 return found, max(confidence, FOLLOWUP_CONFIDENCE)
@@ -324,7 +322,7 @@ class Engine:
             alone = self.kb.search(resolution.question, max(depth, BLEND_DEPTH), prior=prior)
             expanded = self.kb.search(resolution.query, max(depth, BLEND_DEPTH), prior=prior)
             hits = blend(alone, expanded, depth, resolution.weight)
-            by_id = {h.paragraph_id: h for h in expanded}
+            by_id = {h.ref.paragraph_id: h for h in expanded}
         if resolution.person:
             # "when did he die?" about Nikola Tesla: not "Milutin Tesla died ...".
             hits = without_namesakes(hits, resolution.person)
@@ -334,7 +332,7 @@ class Engine:
         self, resolution: Resolution, main: SentenceChoice, expanded: Mapping[int, Hit]
     ) -> Evidence | None:
         """Evidence for the quoted sentence as an answer to the expanded query."""
-        hit = expanded.get(main.hit.paragraph_id)
+        hit = expanded.get(main.hit.ref.paragraph_id)
         if hit is None:
             return None
         dense = next((s.score for s in hit.sentences if (s.start, s.end) == (main.start, main.end)),

@@ -128,7 +128,7 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 
 def _units(hits: Sequence[Hit]) -> list[tuple[str, int]]:
-    return [(h.article_id, h.number) for h in hits]
+    return [(h.ref.article_id, h.ref.number) for h in hits]
 
 
 def _quotes_answer(answer: Answer, golds: Sequence[str]) -> bool:

@@ -277,10 +277,10 @@ def blend(
         return list(expanded[:k])
     floor_alone = min(h.score for h in alone)
     floor_expanded = min(h.score for h in expanded)
-    by_id = {h.paragraph_id: h for h in expanded}
-    by_id.update({h.paragraph_id: h for h in alone})
-    score_alone = {h.paragraph_id: h.score for h in alone}
-    score_expanded = {h.paragraph_id: h.score for h in expanded}
+    by_id = {h.ref.paragraph_id: h for h in expanded}
+    by_id.update({h.ref.paragraph_id: h for h in alone})
+    score_alone = {h.ref.paragraph_id: h.score for h in alone}
+    score_expanded = {h.ref.paragraph_id: h.score for h in expanded}
     blended = {
         pid: (1 - weight) * score_alone.get(pid, floor_alone)
         + weight * score_expanded.get(pid, floor_expanded)

@@ -94,7 +94,7 @@ def answer_move(
 def _sentences(hit: Hit) -> list[tuple[int, int]]:
     if hit.sentences:
         return [(s.start, s.end) for s in hit.sentences]
-    return list(sentence_spans(hit.text))
+    return list(sentence_spans(hit.ref.text))
 
 
 def quoting(
@@ -105,11 +105,9 @@ def quoting(
     citations: list[Citation] = []
     for n, (hit, spans) in enumerate(parts, start=1):
         citations.append(
-            Citation(n=n, paragraph_id=hit.paragraph_id, article_id=hit.article_id,
-                     title=hit.title, paragraph=hit.number, text=hit.text, score=hit.score,
-                     url=hit.url, date=hit.date, quotes=tuple(sorted(spans)))
+            Citation(n=n, ref=hit.ref, score=hit.score, quotes=tuple(sorted(spans)))
         )
-        quotes.extend(Quote(text=hit.text[s:e], citation=n) for s, e in sorted(spans))
+        quotes.extend(Quote(text=hit.ref.text[s:e], citation=n) for s, e in sorted(spans))
     answer = Answer(question=question, abstained=False, quotes=tuple(quotes),
                     citations=tuple(citations), confidence=1.0, reply_kind=kind)
     return MoveAnswer(answer, tuple(hit for hit, _ in parts))
@@ -132,7 +130,7 @@ def _more(question: str, conversation: Conversation, kb: Library, n: int) -> Mov
         return None
     for pid in ids[ids.index(cited.paragraph_id) + 1 :]:
         hit = kb.hit_for(pid)
-        if hit is not None and hit.text.strip():
+        if hit is not None and hit.ref.text.strip():
             return quoting(question, [(hit, _sentences(hit)[:n])], MORE)
     return _nothing(question, MORE, STORY_ENDS)
 
@@ -147,10 +145,11 @@ def _speaker(question: str, conversation: Conversation, kb: Library) -> MoveAnsw
     if hit is None or not turn.answer:
         return None
     spans = _sentences(hit)
-    quoted = [(s, e) for s, e in spans if hit.text[s:e].strip() and hit.text[s:e] in turn.answer]
+    text = hit.ref.text
+    quoted = [(s, e) for s, e in spans if text[s:e].strip() and text[s:e] in turn.answer]
     if not quoted:
         return None
-    at = speaker_sentence(spans, hit.text, (quoted[0][0], quoted[-1][1]))
+    at = speaker_sentence(spans, text, (quoted[0][0], quoted[-1][1]))
     if at is None:
         # Searching "who said that?" would only find someone saying something else.
         return _nothing(question, None, NO_SPEAKER)
@@ -181,9 +180,9 @@ def named_article(topic: str, kb: Library) -> str | None:
     def at_top(article: str) -> float:
         ids = kb.article_paragraph_ids(article)
         lead = kb.hit_for(ids[0]) if ids else None
-        return share(stems(title_of(hits, article))) + share(stems(lead.text if lead else ""))
+        return share(stems(title_of(hits, article))) + share(stems(lead.ref.text if lead else ""))
 
-    articles = list(dict.fromkeys(h.article_id for h in hits))
+    articles = list(dict.fromkeys(h.ref.article_id for h in hits))
     # Ties go to the article found first.
     article = max(articles, key=lambda a: (at_top(a), -articles.index(a)))
     vocabulary = kb.article_words(article) | stems(title_of(hits, article))
@@ -192,7 +191,7 @@ def named_article(topic: str, kb: Library) -> str | None:
 
 def title_of(hits: Sequence[Hit], article: str) -> str:
     """The title of ``article`` as the hits carry it."""
-    return next((h.title or "" for h in hits if h.article_id == article), "")
+    return next((h.ref.title or "" for h in hits if h.ref.article_id == article), "")
 
 
 def _lead(question: str, article: str, kb: Library, n: int) -> MoveAnswer | None:
@@ -204,7 +203,7 @@ def _lead(question: str, article: str, kb: Library, n: int) -> MoveAnswer | None
     lead = paragraphs[0]
     spans = _sentences(lead)[:n]
     parts: list[tuple[Hit, Sequence[tuple[int, int]]]] = [(lead, spans)]
-    if len(lead.text.split()) < SHORT_LEAD_WORDS and len(paragraphs) > 1:
+    if len(lead.ref.text.split()) < SHORT_LEAD_WORDS and len(paragraphs) > 1:
         following = _sentences(paragraphs[1])[:1]
         if following:
             parts.append((paragraphs[1], following))

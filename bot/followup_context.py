@@ -277,7 +277,7 @@ def without_namesakes(hits: Sequence[Hit], name: str) -> list[Hit]:
 
     def other(hit: Hit) -> bool:
         best = max(hit.sentences, key=lambda s: s.score, default=None)
-        return namesake(hit.text[best.start : best.end] if best else hit.text, name)
+        return namesake(hit.ref.text[best.start : best.end] if best else hit.ref.text, name)
 
     flagged = [other(h) for h in hits]
     return [h for h, f in zip(hits, flagged) if not f] + [h for h, f in zip(hits, flagged) if f]

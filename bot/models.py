@@ -3,35 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from index import ParagraphRef
 
 
 @dataclass(frozen=True)
 class Citation:
-    """A numbered source of an answer: one paragraph, with the spans quoted from it."""
+    """A numbered source of an answer: one paragraph, its retrieval score, and the spans quoted."""
 
     n: int
-    paragraph_id: int
-    article_id: str
-    title: str
-    paragraph: int
-    text: str
+    ref: ParagraphRef
     score: float
-    url: str | None = None
-    date: str | None = None
-    # Character spans of ``text`` that the answer quotes (highlighted when rendered).
+    # Character spans of ``ref.text`` that the answer quotes (highlighted when rendered).
     quotes: tuple[tuple[int, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The citation as in the CLI's JSON answer object."""
+        ref = self.ref
         return {
             "n": self.n,
-            "article_id": self.article_id,
-            "title": self.title,
-            "url": self.url,
-            "date": self.date,
-            "paragraph": self.paragraph,
-            "text": self.text,
+            "article_id": ref.article_id,
+            "title": ref.title,
+            "url": ref.url,
+            "date": ref.date,
+            "paragraph": ref.number,
+            "text": ref.text,
             "score": round(self.score, 6),
         }
 
@@ -88,11 +86,20 @@ class Answer:
 
 @dataclass(frozen=True)
 class CitedParagraph:
-    """A reference to a paragraph an earlier turn cited."""
+    """A paragraph an earlier turn cited, by identity only.
+
+    Not a whole ``ParagraphRef``: the conversation is stored as JSON and rewritten on every
+    turn, and follow-ups need only which paragraph it was, never its text or metadata.
+    """
 
     paragraph_id: int
     article_id: str
-    paragraph: int
+    number: int
+
+    @classmethod
+    def of(cls, ref: ParagraphRef) -> CitedParagraph:
+        """The identity of a cited paragraph."""
+        return cls(ref.paragraph_id, ref.article_id, ref.number)
 
 
 @dataclass(frozen=True)

@@ -165,10 +165,10 @@ class Judgement:
 def _cites(answer: Answer, gold: GoldParagraph) -> bool:
     if not answer.citations:
         return False
-    first = answer.citations[0]
+    first = answer.citations[0].ref
     if gold.text_contains is not None:
         return normalized(gold.text_contains) in normalized(first.text)
-    return (first.article_id, first.paragraph) == (gold.article_id, gold.paragraph)
+    return (first.article_id, first.number) == (gold.article_id, gold.paragraph)
 
 
 def _quote_holds(text: str, gold: GoldParagraph, match_all: bool) -> bool:
@@ -262,7 +262,7 @@ def _report(rows: Sequence[tuple[NaturalQuestion, Judgement, Answer, float]]) ->
         {"id": q.qid, "kind": q.kind, "question": q.question, "right": j.right,
          "answered": j.answered, "quote_hit": j.quote_hit, "citation_hit": j.citation_hit,
          "reply_kind": a.kind, "answer": a.text,
-         "cited": [(c.article_id, c.paragraph) for c in a.citations][:3]}
+         "cited": [(c.ref.article_id, c.ref.number) for c in a.citations][:3]}
         for q, j, a, _ in rows
     )
     seconds = [s for _, _, _, s in rows]

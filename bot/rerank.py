@@ -66,7 +66,7 @@ class Reranker:
         rest = list(hits[len(top) :])
         if not top:
             return list(hits)
-        scores = self.scores(query, [h.text for h in top])
+        scores = self.scores(query, [h.ref.text for h in top])
         rescored = [
             dataclasses.replace(
                 h,

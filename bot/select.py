@@ -58,23 +58,23 @@ def choose(
     if not head:
         return list(hits), ranked
     top = head[0].score
-    candidates = [(h, c) for h in head for c in ranked[h.paragraph_id][:SELECT_SENTENCES]]
+    candidates = [(h, c) for h in head for c in ranked[h.ref.paragraph_id][:SELECT_SENTENCES]]
     if not candidates:
         return list(hits), ranked
     read = selector.scores(question, [c.text for _, c in candidates])
-    rescored: dict[int, list[SentenceChoice]] = {h.paragraph_id: [] for h in head}
+    rescored: dict[int, list[SentenceChoice]] = {h.ref.paragraph_id: [] for h in head}
     for (hit, choice), score in zip(candidates, read):
         combined = score + retrieval_weight * (hit.score - top) + sentence_weight * choice.score
-        rescored[hit.paragraph_id].append(
+        rescored[hit.ref.paragraph_id].append(
             dataclasses.replace(choice, score=combined, selected=score))
     out = dict(ranked)
     best_of: dict[int, float] = {}
     for hit in head:
-        mine = sorted(rescored[hit.paragraph_id], key=lambda c: (-c.score, c.start))
+        mine = sorted(rescored[hit.ref.paragraph_id], key=lambda c: (-c.score, c.start))
         floor = (mine[-1].score if mine else 0.0) - UNREAD_PENALTY
         unread = [dataclasses.replace(c, score=floor + c.score)
-                  for c in ranked[hit.paragraph_id][SELECT_SENTENCES:]]
-        out[hit.paragraph_id] = mine + unread
-        best_of[hit.paragraph_id] = mine[0].score if mine else float("-inf")
-    order = sorted(range(len(head)), key=lambda i: (-best_of[head[i].paragraph_id], i))
+                  for c in ranked[hit.ref.paragraph_id][SELECT_SENTENCES:]]
+        out[hit.ref.paragraph_id] = mine + unread
+        best_of[hit.ref.paragraph_id] = mine[0].score if mine else float("-inf")
+    order = sorted(range(len(head)), key=lambda i: (-best_of[head[i].ref.paragraph_id], i))
     return [head[i] for i in order] + list(hits[SELECT_PARAGRAPHS:]), out

@@ -33,8 +33,10 @@ if TYPE_CHECKING:
         IndexStats,
         LoadResult,
         Paragraph,
+        ParagraphRef,
         SentenceSpan,
         SkippedFile,
+        paragraph_label,
     )
     from index.sentences import SPLITTER_VERSION, sentence_spans
     from index.settings import (
@@ -68,6 +70,8 @@ _WHERE = {
     "IndexStats": "index.models",
     "LoadResult": "index.models",
     "Paragraph": "index.models",
+    "ParagraphRef": "index.models",
+    "paragraph_label": "index.models",
     "SentenceSpan": "index.models",
     "SkippedFile": "index.models",
     "sentence_spans": "index.sentences",
@@ -112,6 +116,7 @@ __all__ = [
     "LoadResult",
     "NothingIndexed",
     "Paragraph",
+    "ParagraphRef",
     "SearchSettings",
     "SPLITTER_VERSION",
     "SentenceSpan",
@@ -119,6 +124,7 @@ __all__ = [
     "SplitSettings",
     "build_index",
     "open_knowledge_base",
+    "paragraph_label",
     "sentence_spans",
     "tokenize",
 ]

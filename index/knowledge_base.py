@@ -15,9 +15,9 @@ from index.ann import describe
 from index.embed import Embedder
 from index.errors import CitebotIndexError, IndexCorrupt, IndexMismatch
 from index.manifest import stale_sentences
-from index.models import ArticleInfo, Hit, IndexStats, Paragraph, SentenceSpan
+from index.models import ArticleInfo, Hit, IndexStats, Paragraph, ParagraphRef, SentenceSpan
 from index.settings import KnowledgeBaseSettings
-from index.storage import ParagraphRow, Storage, StoredGeneration, open_storage
+from index.storage import Storage, StoredGeneration, open_storage
 
 if TYPE_CHECKING:
     from index.search import HybridSearcher
@@ -37,7 +37,7 @@ class _Serving:
     searcher: HybridSearcher
 
 
-def _paragraph(row: ParagraphRow) -> Paragraph:
+def _paragraph(row: ParagraphRef) -> Paragraph:
     return Paragraph(row.article_id, row.number, row.text, row.section)
 
 
@@ -106,22 +106,9 @@ class KnowledgeBase:
             vector = np.ascontiguousarray(query_vector[None, :], dtype=np.float32)
             scores, ids = index.search(vector, min(k, index.ntotal)) if index.ntotal else ([[]], [[]])
             ranked = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-        rows = {r.paragraph_id: r for r in generation.rows([pid for pid, _ in ranked])}
+        refs = {ref.paragraph_id: ref for ref in generation.rows([pid for pid, _ in ranked])}
         return [
-            Hit(
-                paragraph_id=pid,
-                article_id=rows[pid].article_id,
-                title=rows[pid].title,
-                number=rows[pid].number,
-                text=rows[pid].text,
-                score=score,
-                url=rows[pid].url,
-                date=rows[pid].date,
-                section=rows[pid].section,
-                signals=((mode, score),),
-            )
-            for pid, score in ranked
-            if pid in rows
+            Hit(refs[pid], score, signals=((mode, score),)) for pid, score in ranked if pid in refs
         ]
 
     def paragraph(self, article_id: str, number: int) -> Paragraph | None:
@@ -132,23 +119,11 @@ class KnowledgeBase:
     def hit_for(self, paragraph_id: int) -> Hit | None:
         """A paragraph as an unscored hit (with its sentence spans), e.g. for a cited follow-up."""
         generation = self._serving.generation
-        rows = generation.rows([paragraph_id])
-        if not rows:
+        ref = next(iter(generation.rows([paragraph_id])), None)
+        if ref is None:
             return None
-        row = rows[0]
-        sentences = generation.sentences([row.paragraph_id])[row.paragraph_id]
-        return Hit(
-            paragraph_id=row.paragraph_id,
-            article_id=row.article_id,
-            title=row.title,
-            number=row.number,
-            text=row.text,
-            score=0.0,
-            url=row.url,
-            date=row.date,
-            section=row.section,
-            sentences=tuple(SentenceSpan(s.start, s.end) for s in sentences),
-        )
+        sentences = generation.sentences([paragraph_id])[paragraph_id]
+        return Hit(ref, 0.0, sentences=tuple(SentenceSpan(s.start, s.end) for s in sentences))
 
     def article_paragraphs(self, article_id: str) -> tuple[Paragraph, ...]:
         """All paragraphs of an article in order (empty when it is not indexed)."""

@@ -120,19 +120,42 @@ class SentenceSpan:
     score: float = 0.0
 
 
+def paragraph_label(number: int, *, long: bool = False) -> str:
+    """How people see paragraph ``number`` (counted from 0): "¶3", or "paragraph 3" if ``long``."""
+    # People count paragraphs from 1; everything stored and passed around counts from 0.
+    shown = number + 1
+    return f"paragraph {shown}" if long else f"¶{shown}"
+
+
+@dataclass(frozen=True)
+class ParagraphRef:
+    """One indexed paragraph with its article's metadata: what a search finds and an answer cites.
+
+    ``number`` counts from 0 in the article's own order (``paragraph_label`` shows it). The
+    fields are in the order the store reads them, so it can build one straight from a row.
+    """
+
+    paragraph_id: int
+    article_id: str
+    number: int
+    text: str
+    section: str | None
+    title: str
+    url: str | None
+    date: str | None
+
+    @property
+    def label(self) -> str:
+        """The short label people see, e.g. "¶3"."""
+        return paragraph_label(self.number)
+
+
 @dataclass(frozen=True)
 class Hit:
     """A retrieved paragraph with its fused score and the signals behind it."""
 
-    paragraph_id: int
-    article_id: str
-    title: str
-    number: int
-    text: str
+    ref: ParagraphRef
     score: float
-    url: str | None = None
-    date: str | None = None
-    section: str | None = None
     signals: tuple[tuple[str, float], ...] = ()
     sentences: tuple[SentenceSpan, ...] = field(default=())
 

@@ -15,22 +15,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index.fusion import SIGNALS, fuse, heading_terms, lexical_match, paragraph_terms
-from index.models import Hit, SentenceSpan
+from index.models import Hit, ParagraphRef, SentenceSpan
 from index.settings import SearchSettings
 from index.term_cache import LruMemo
 
 if TYPE_CHECKING:
     from index.embed import Embedder
-    from index.storage import ParagraphRow, SentenceRow, StoredGeneration
+    from index.storage import SentenceRow, StoredGeneration
 
 
 @dataclass(frozen=True)
 class Pool:
-    """Every candidate of one query with its signals (rows aligned with ``ids``)."""
+    """Every candidate of one query with its signals (refs and sentences by id)."""
 
     ids: tuple[int, ...]
     features: dict[str, np.ndarray]
-    rows: dict[int, ParagraphRow]
+    refs: dict[int, ParagraphRef]
     sentences: dict[int, tuple[SentenceSpan, ...]]
 
 
@@ -82,8 +82,8 @@ class HybridSearcher:
         wanted = max(1, self.settings.candidates)
         bm25_all = lexical.all_scores(query)
         ids = self._candidates(vector, lexical.top(bm25_all, wanted), wanted, prior or {})
-        rows = {row.paragraph_id: row for row in gen.rows(ids)}
-        ids = [pid for pid in ids if pid in rows]
+        refs = {ref.paragraph_id: ref for ref in gen.rows(ids)}
+        ids = [pid for pid in ids if pid in refs]
         if not ids:
             return Pool((), {}, {}, {})
         stored = gen.sentences(ids)
@@ -109,14 +109,14 @@ class HybridSearcher:
             scores = sims[at : at + len(group)]
             at += len(group)
             spans = [(s.start, s.end) for s in group]
-            row = rows[pid]
-            heading = (row.title, row.section or "")
+            ref = refs[pid]
+            heading = (ref.title, ref.section or "")
             match = lexical_match(
                 terms,
-                row.text,
+                ref.text,
                 spans,
                 heading,
-                pieces=self._paragraph_terms.get(pid, lambda: paragraph_terms(row.text, spans)),
+                pieces=self._paragraph_terms.get(pid, lambda: paragraph_terms(ref.text, spans)),
                 head_pieces=self._heading_terms.get(heading, lambda: heading_terms(heading)),
             )
             features["sentence"][i] = float(scores.max()) if len(group) else dense[i]
@@ -131,7 +131,7 @@ class HybridSearcher:
                 SentenceSpan(s.start, s.end, float(score)) for s, score in zip(group, scores)
             )
         features["fused"] = fuse(features, self.settings)
-        return Pool(tuple(ids), features, rows, sentences)
+        return Pool(tuple(ids), features, refs, sentences)
 
     def _candidates(
         self,
@@ -158,17 +158,9 @@ class HybridSearcher:
     @staticmethod
     def _hit(pool: Pool, i: int) -> Hit:
         pid = pool.ids[i]
-        row = pool.rows[pid]
         return Hit(
-            paragraph_id=pid,
-            article_id=row.article_id,
-            title=row.title,
-            number=row.number,
-            text=row.text,
+            ref=pool.refs[pid],
             score=float(pool.features["fused"][i]),
-            url=row.url,
-            date=row.date,
-            section=row.section,
             signals=tuple((name, float(pool.features[name][i])) for name in SIGNALS),
             sentences=pool.sentences[pid],
         )

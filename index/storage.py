@@ -20,22 +20,8 @@ if TYPE_CHECKING:
     from index.bm25 import LexicalIndex
     from index.embed import Embedder
     from index.manifest import Manifest
-    from index.models import ArticleInfo
+    from index.models import ArticleInfo, ParagraphRef
     from index.settings import IndexSettings
-
-
-@dataclass(frozen=True)
-class ParagraphRow:
-    """A stored paragraph with its article's metadata."""
-
-    paragraph_id: int
-    article_id: str
-    number: int
-    text: str
-    section: str | None
-    title: str
-    url: str | None
-    date: str | None
 
 
 @dataclass(frozen=True)
@@ -125,15 +111,15 @@ class StoredGeneration(Protocol):
         """Candidate search over the sentence vectors."""
         ...
 
-    def rows(self, paragraph_ids: Sequence[int]) -> list[ParagraphRow]:
+    def rows(self, paragraph_ids: Sequence[int]) -> list[ParagraphRef]:
         """Paragraph rows in the order of ``paragraph_ids`` (unknown ids are left out)."""
         ...
 
-    def paragraph_row(self, article_id: str, number: int) -> ParagraphRow | None:
+    def paragraph_row(self, article_id: str, number: int) -> ParagraphRef | None:
         """One paragraph by its article and number."""
         ...
 
-    def article_rows(self, article_id: str) -> list[ParagraphRow]:
+    def article_rows(self, article_id: str) -> list[ParagraphRef]:
         """All paragraphs of an article, in its own order."""
         ...
 

@@ -15,7 +15,8 @@ from index.errors import IndexCorrupt, IndexMismatch, IndexNotFound, first_line
 from index.manifest import REBUILD_HINT, Manifest, SearchIndexInfo, check_compatible, read_manifest
 from index.models import ArticleInfo
 from index.schema import GENERATION_MIGRATIONS, schema_version
-from index.storage import ParagraphRow, SentenceRow
+from index.models import ParagraphRef
+from index.storage import SentenceRow
 from index.store_layout import (
     LEXICAL_DIR,
     META_NAME,
@@ -234,24 +235,24 @@ class Generation:
         "FROM paragraphs p JOIN articles a ON a.id = p.article_id "
     )
 
-    def rows(self, paragraph_ids: Sequence[int]) -> list[ParagraphRow]:
+    def rows(self, paragraph_ids: Sequence[int]) -> list[ParagraphRef]:
         """Paragraph rows in the order of ``paragraph_ids`` (unknown ids are left out)."""
         found = {
-            r[0]: ParagraphRow(*r)
+            r[0]: ParagraphRef(*r)
             for r in self._query_in(self._ROW_SQL + "WHERE p.id IN ({marks})", paragraph_ids)
         }
         return [found[int(i)] for i in paragraph_ids if int(i) in found]
 
-    def paragraph_row(self, article_id: str, number: int) -> ParagraphRow | None:
+    def paragraph_row(self, article_id: str, number: int) -> ParagraphRef | None:
         """One paragraph by its article and number."""
         rows = self._query(self._ROW_SQL + "WHERE a.article_id = ? AND p.number = ?",
                            (article_id, number))
-        return ParagraphRow(*rows[0]) if rows else None
+        return ParagraphRef(*rows[0]) if rows else None
 
-    def article_rows(self, article_id: str) -> list[ParagraphRow]:
+    def article_rows(self, article_id: str) -> list[ParagraphRef]:
         """All paragraphs of an article, in its own order."""
         rows = self._query(self._ROW_SQL + "WHERE a.article_id = ? ORDER BY p.number", (article_id,))
-        return [ParagraphRow(*r) for r in rows]
+        return [ParagraphRef(*r) for r in rows]
 
     def sentences(self, paragraph_ids: Sequence[int]) -> dict[int, tuple[SentenceRow, ...]]:
         """Sentences of each paragraph, in text order."""

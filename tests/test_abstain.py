@@ -10,8 +10,8 @@ import numpy as np
 
 from bot.abstain import (
     DEFAULT_CALIBRATION,
-    SELECTOR_CALIBRATION,
     FEATURES,
+    SELECTOR_CALIBRATION,
     Calibration,
     Evidence,
     evidence,
@@ -21,6 +21,7 @@ from bot.abstain import (
 from bot.compose import rank_sentences
 from bot.question import question_terms
 from index import Hit, SentenceSpan, sentence_spans
+from paragraphs import paragraph
 
 # Document frequencies in a corpus of 1,000 paragraphs; other terms are unknown to it.
 DF = {"snowy": 5, "owl": 30, "live": 200, "arctic": 10, "tundra": 4, "hunt": 60, "night": 90,
@@ -37,7 +38,7 @@ OWLS = "Owls hunt at night. The snowy owl lives in the Arctic tundra and hunts l
 def owl_hit(sentence_dense: float, paragraph_dense: float, fused: float, phrase: float) -> Hit:
     spans = sentence_spans(OWLS)
     return Hit(
-        paragraph_id=1, article_id="owls", title="Owls of the North", number=0, text=OWLS,
+        paragraph(1, OWLS, article_id="owls", title="Owls of the North"),
         score=fused + 6.0,
         signals=(("fused", fused + 6.0), ("dense", paragraph_dense), ("phrase", phrase),
                  ("prior", 6.0)),

@@ -113,10 +113,10 @@ def test_forced_approximate_index_answers_like_the_exact_one(
     assert stats.paragraph_recall is not None and 0.0 <= stats.paragraph_recall <= 1.0
     assert exact.stats().paragraph_search == "flat" and exact.stats().paragraph_recall is None
     for query in ("Which owl hunts in daylight?", "Why does magma rise?", "sourdough starter"):
-        assert [h.paragraph_id for h in approx.search(query, 3)] == \
-            [h.paragraph_id for h in exact.search(query, 3)]
-        assert approx.search(query, 1, mode="dense")[0].paragraph_id == \
-            exact.search(query, 1, mode="dense")[0].paragraph_id
+        assert [h.ref.paragraph_id for h in approx.search(query, 3)] == \
+            [h.ref.paragraph_id for h in exact.search(query, 3)]
+        assert approx.search(query, 1, mode="dense")[0].ref.paragraph_id == \
+            exact.search(query, 1, mode="dense")[0].ref.paragraph_id
 
 
 @pytest.mark.model

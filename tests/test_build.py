@@ -93,7 +93,7 @@ def test_editing_one_paragraph_embeds_exactly_it(
     assert changed == [("bread", 1)]  # unchanged paragraphs keep their ids
     assert after[("bread", 1)] > max(before.values())
     kb = open_knowledge_base(kb_settings, embedder)
-    assert kb.search("rye bread that stays fresh", 1)[0].text.startswith("Rye bread")
+    assert kb.search("rye bread that stays fresh", 1)[0].ref.text.startswith("Rye bread")
 
 
 def test_deleted_file_is_removed(
@@ -105,7 +105,7 @@ def test_deleted_file_is_removed(
     assert (summary.articles, summary.removed, summary.unchanged, summary.embedded) == (2, 1, 2, 0)
     kb = open_knowledge_base(kb_settings, embedder)
     assert kb.article_paragraphs("volcanoes") == ()
-    assert all(hit.article_id != "volcanoes" for hit in kb.search("magma eruption", 10))
+    assert all(hit.ref.article_id != "volcanoes" for hit in kb.search("magma eruption", 10))
 
 
 def test_rebuild_reuses_the_cache_unless_cleaned(
@@ -129,7 +129,7 @@ def test_failed_build_leaves_the_previous_generation_serving(
         build_index(kb_settings, embedder=FailingEmbedder(embedder))  # type: ignore[arg-type]
     assert read_current(root) == first.generation
     assert _generations(kb_settings) == [first.generation]  # no half-written generation left
-    assert reader.search("snowy owl arctic", 1)[0].article_id == "owls"
+    assert reader.search("snowy owl arctic", 1)[0].ref.article_id == "owls"
     assert reader.refresh() is False
     fresh = open_knowledge_base(kb_settings, embedder)
     assert fresh.paragraph("owls", 0).text.startswith("Owls are nocturnal")
@@ -156,7 +156,7 @@ def test_reader_keeps_working_until_it_refreshes(
     build_index(kb_settings, rebuild=True, embedder=embedder)
     assert reader.generation == old_generation
     assert reader.paragraph("owls", 2).text.startswith("An owl can turn its head")
-    assert reader.search("owl head rotation", 1)[0].number == 2
+    assert reader.search("owl head rotation", 1)[0].ref.number == 2
     assert reader.refresh() is True and reader.generation != old_generation
     assert reader.paragraph("owls", 2).text.startswith("Great grey owls")
     assert reader.refresh() is False
@@ -213,7 +213,7 @@ def test_stored_vectors_are_the_texts_embeddings(
 ) -> None:
     build_index(kb_settings, embedder=embedder)
     generation = open_generation(Path(kb_settings.index.path))
-    row = open_knowledge_base(kb_settings, embedder).search("sourdough starter", 1)[0]
+    row = open_knowledge_base(kb_settings, embedder).search("sourdough starter", 1)[0].ref
     np.testing.assert_allclose(
         generation.paragraph_vectors([row.paragraph_id])[0],
         embedder.embed_passages([row.text])[0], atol=1e-3)  # stored as float16
@@ -234,15 +234,16 @@ def test_knowledge_base_lookups(kb_settings: KnowledgeBaseSettings, embedder: Em
     assert [a.article_id for a in kb.latest_articles(2)] == ["bread", "owls"]
     assert kb.latest_articles(5)[-1].article_id == "volcanoes"  # undated last
     top = kb.search("Which owl hunts lemmings in the Arctic?", 3)
-    assert (top[0].article_id, top[0].number) == ("owls", 1)
+    assert (top[0].ref.article_id, top[0].ref.number) == ("owls", 1)
     assert top[0].score >= top[1].score >= top[2].score
-    hit = kb.hit_for(top[0].paragraph_id)
-    assert hit is not None and hit.text == top[0].text and len(hit.sentences) == 2
+    hit = kb.hit_for(top[0].ref.paragraph_id)
+    assert hit is not None and hit.ref.text == top[0].ref.text and len(hit.sentences) == 2
     assert kb.hit_for(10_000) is None
-    scored = kb.score_sentences("active in daylight", [top[0].paragraph_id])[top[0].paragraph_id]
+    best_id = top[0].ref.paragraph_id
+    scored = kb.score_sentences("active in daylight", [best_id])[best_id]
     assert [s.start for s in scored] == sorted(s.start for s in scored)
     best = max(scored, key=lambda s: s.score)
-    assert "daylight" in top[0].text[best.start : best.end]
+    assert "daylight" in top[0].ref.text[best.start : best.end]
     np.testing.assert_allclose(np.linalg.norm(kb.embed_query("owls")), 1.0, atol=1e-5)
     stats = kb.stats()
     assert (stats.articles, stats.paragraphs, stats.dimensions) == (3, PARAGRAPHS, 384)
@@ -255,21 +256,21 @@ def test_prior_lifts_a_paragraph(kb_settings: KnowledgeBaseSettings, embedder: E
     kb = open_knowledge_base(kb_settings, embedder)
     plain = kb.search("how does an owl follow prey", 7)
     last = plain[-1]
-    lifted = kb.search("how does an owl follow prey", 7, prior={last.paragraph_id: 100.0})
-    assert lifted[0].paragraph_id == last.paragraph_id
+    lifted = kb.search("how does an owl follow prey", 7, prior={last.ref.paragraph_id: 100.0})
+    assert lifted[0].ref.paragraph_id == last.ref.paragraph_id
 
 
 def test_concurrent_searches_agree(kb_settings: KnowledgeBaseSettings, embedder: Embedder) -> None:
     build_index(kb_settings, embedder=embedder)
     kb = open_knowledge_base(kb_settings, embedder)
     queries = ["owl eyes", "sour taste of bread", "why magma rises", "lemmings", "hot oven"] * 4
-    expected = {q: [h.paragraph_id for h in kb.search(q, 3)] for q in set(queries)}
+    expected = {q: [h.ref.paragraph_id for h in kb.search(q, 3)] for q in set(queries)}
     results: list[tuple[str, list[int]]] = []
     errors: list[BaseException] = []
 
     def work(query: str) -> None:
         try:
-            ids = [h.paragraph_id for h in kb.search(query, 3)]
+            ids = [h.ref.paragraph_id for h in kb.search(query, 3)]
             kb.score_sentences(query, ids)
             results.append((query, ids))
         except BaseException as exc:  # surfaced below: a thread's exception would be lost
@@ -303,7 +304,7 @@ def test_an_index_split_the_old_way_serves_until_one_build_resplits_it(
     with caplog.at_level(logging.WARNING, logger="index.knowledge_base"):
         kb = open_knowledge_base(kb_settings, embedder)
     assert kb.stats().sentence_splitter == 1
-    assert kb.search("Which owl hunts lemmings in the Arctic?", 1)[0].article_id == "owls"
+    assert kb.search("Which owl hunts lemmings in the Arctic?", 1)[0].ref.article_id == "owls"
     notices = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(notices) == 1 and "\n" not in notices[0] and "citebot index build" in notices[0]
 
@@ -337,5 +338,5 @@ def test_a_heading_alone_has_no_sentence_and_is_no_hit(
     assert heading is not None and generation.sentences([heading.paragraph_id]) == {
         heading.paragraph_id: ()}
     hits = open_knowledge_base(kb_settings, embedder).search("lemmings in the Arctic tundra", 10)
-    assert hits and heading.paragraph_id not in {h.paragraph_id for h in hits}
+    assert hits and heading.paragraph_id not in {h.ref.paragraph_id for h in hits}
     assert all(h.sentences for h in hits)

@@ -7,17 +7,15 @@ import random
 from bot.compose import Draft, compose, near_duplicate, rank_sentences
 from bot.question import question_terms
 from index import Hit, SentenceSpan, sentence_spans
+from paragraphs import paragraph
 
 
 def make_hit(pid: int, text: str, score: float, dense: list[float] | None = None, **extra: object) -> Hit:
     spans = sentence_spans(text)
     scores = dense if dense is not None else [0.3] * len(spans)
     return Hit(
-        paragraph_id=pid,
-        article_id=str(extra.pop("article_id", f"a{pid}")),
-        title=str(extra.pop("title", f"Article {pid}")),
-        number=int(extra.pop("number", 0)),  # type: ignore[call-overload]
-        text=text,
+        paragraph(pid, text, article_id=str(extra.pop("article_id", f"a{pid}")),
+                  title=str(extra.pop("title", f"Article {pid}"))),
         score=score,
         sentences=tuple(SentenceSpan(s, e, d) for (s, e), d in zip(spans, scores)),
         **extra,  # type: ignore[arg-type]
@@ -36,10 +34,10 @@ def check_invariants(draft: Draft) -> None:
     by_n = {c.n: c for c in draft.citations}
     for quote in draft.quotes:
         citation = by_n[quote.citation]
-        assert quote.text in citation.text
+        assert quote.text in citation.ref.text
         assert quote.text.strip() == quote.text and quote.text
     for citation in draft.citations:
-        quoted = [citation.text[s:e] for s, e in citation.quotes]
+        quoted = [citation.ref.text[s:e] for s, e in citation.quotes]
         assert quoted == [q.text for q in draft.quotes if q.citation == citation.n]
 
 
@@ -60,7 +58,7 @@ def test_lexical_overlap_can_outweigh_a_slightly_higher_dense_score() -> None:
 
 
 def test_sentences_are_split_when_the_hit_has_no_scores() -> None:
-    hit = Hit(paragraph_id=1, article_id="a", title="t", number=0, text=OWLS, score=1.0)
+    hit = Hit(paragraph(1, OWLS, title="t"), score=1.0)
     draft = compose(question_terms("What colour are its feathers?"), [hit])
     assert draft.quotes[0].text == "Its feathers are white."
 
@@ -71,8 +69,8 @@ def test_close_runner_up_from_another_paragraph_is_cited_too() -> None:
                  dense=[0.58])
     c = make_hit(3, "Ferries were the only way across before.", 5.0, dense=[0.1])
     draft = compose(question_terms("When did the bridge open?"), [a, b, c])
-    assert [c.paragraph_id for c in draft.citations] == [1, 2]
-    assert [c.paragraph_id for c in draft.more] == [3]
+    assert [c.ref.paragraph_id for c in draft.citations] == [1, 2]
+    assert [c.ref.paragraph_id for c in draft.more] == [3]
     check_invariants(draft)
 
 
@@ -93,7 +91,7 @@ def test_near_duplicate_paragraphs_are_cited_once() -> None:
     a = make_hit(1, story, 10.0, dense=[0.6, 0.3])
     b = make_hit(2, copy, 9.99, dense=[0.6, 0.3, 0.1], article_id="other")
     draft = compose(question_terms("Why did the minister resign?"), [a, b])
-    assert [c.paragraph_id for c in draft.citations] == [1]
+    assert [c.ref.paragraph_id for c in draft.citations] == [1]
     assert draft.more == ()
 
 
@@ -123,5 +121,5 @@ def test_invariants_hold_over_random_paragraphs() -> None:
         question = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(1, 5))) + "?"
         draft = compose(question_terms(question), hits, max_citations=rng.randint(1, 3))
         check_invariants(draft)
-        cited = [c.paragraph_id for c in draft.citations] + [c.paragraph_id for c in draft.more]
+        cited = [c.ref.paragraph_id for c in (*draft.citations, *draft.more)]
         assert len(cited) == len(set(cited))

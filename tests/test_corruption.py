@@ -275,7 +275,7 @@ def test_reader_keeps_the_good_generation_when_a_newer_one_is_corrupt(
     settings = _settings(root)
     kb = open_knowledge_base(settings, embedder)
     good = kb.generation
-    before = [(h.article_id, h.number, h.score) for h in kb.search(QUERY, 3)]
+    before = [(h.ref.article_id, h.ref.number, h.score) for h in kb.search(QUERY, 3)]
 
     edited = json.loads(json.dumps(CORPUS["bread"]))
     edited["paragraphs"][0] = "Rye bread keeps for a week because rye flour holds more water."
@@ -290,7 +290,7 @@ def test_reader_keeps_the_good_generation_when_a_newer_one_is_corrupt(
         for _tick in range(5):
             assert kb.refresh() is False
     assert kb.generation == good
-    assert [(h.article_id, h.number, h.score) for h in kb.search(QUERY, 3)] == before
+    assert [(h.ref.article_id, h.ref.number, h.score) for h in kb.search(QUERY, 3)] == before
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert str(damaged) in warnings[0].getMessage() and good in warnings[0].getMessage()
@@ -320,4 +320,5 @@ def test_corrupt_embedding_cache_is_named_and_clean_cache_repairs_it(
     assert main(rebuild) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["articles"] == len(CORPUS) and summary["embedded"] == summary["paragraphs"]
-    assert open_knowledge_base(_settings(root), embedder).search(QUERY, 1)[0].article_id == "bread"
+    top = open_knowledge_base(_settings(root), embedder).search(QUERY, 1)[0]
+    assert top.ref.article_id == "bread"

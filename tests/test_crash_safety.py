@@ -73,7 +73,8 @@ def _answers(settings: KnowledgeBaseSettings, embedder: Embedder) -> Answers:
     """Everything a reader sees: ranked hits with scores, and every article's paragraphs."""
     kb = open_knowledge_base(settings, embedder)
     hits = tuple(
-        tuple((h.article_id, h.number, h.text, round(h.score, 4)) for h in kb.search(q, 5))
+        tuple((h.ref.article_id, h.ref.number, h.ref.text, round(h.score, 4))
+              for h in kb.search(q, 5))
         for q in QUERIES
     )
     articles = tuple(

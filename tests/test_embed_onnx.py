@@ -91,7 +91,7 @@ def test_index_records_the_backend_and_auto_adopts_it(
     auto = Embedder.from_settings(EmbeddingSettings(backend="auto"))
     kb = open_knowledge_base(settings, auto)
     assert auto.backend == "onnx-int8"
-    assert kb.search("snowy owl arctic", 1)[0].article_id == "owls"
+    assert kb.search("snowy owl arctic", 1)[0].ref.article_id == "owls"
 
 
 def test_auto_keeps_a_torch_index_on_torch(
@@ -295,4 +295,4 @@ def test_a_running_reader_keeps_its_backend_when_a_rebuild_switches(
     with caplog.at_level("WARNING"):
         assert reader.refresh() is False
     assert "already embeds with 'torch'; restart" in caplog.text
-    assert reader.search("snowy owl arctic", 1)[0].article_id == "owls"
+    assert reader.search("snowy owl arctic", 1)[0].ref.article_id == "owls"

@@ -80,9 +80,9 @@ def check_answer(answer: Answer) -> None:
     by_n = {c.n: c for c in answer.citations}
     for quote in answer.quotes:
         assert quote.citation in by_n
-        assert quote.text and quote.text in by_n[quote.citation].text
+        assert quote.text and quote.text in by_n[quote.citation].ref.text
     for citation in answer.citations:
-        spans = [citation.text[s:e] for s, e in citation.quotes]
+        spans = [citation.ref.text[s:e] for s, e in citation.quotes]
         assert spans == [q.text for q in answer.quotes if q.citation == citation.n]
     rendered = render_answer(answer)
     markers = {int(m) for m in re.findall(r"\[(\d+)\]", rendered)}
@@ -123,10 +123,10 @@ def test_answers_are_verbatim_and_citations_consistent(engine: Engine) -> None:
 def test_answers_the_question_from_the_right_paragraph(engine: Engine) -> None:
     answer = engine.ask("How far can an owl turn its head?").answer
     assert not answer.abstained
-    assert (answer.citations[0].article_id, answer.citations[0].paragraph) == ("owls", 2)
+    assert (answer.citations[0].ref.article_id, answer.citations[0].ref.number) == ("owls", 2)
     assert "270 degrees" in answer.quotes[0].text
-    assert answer.citations[0].title == "Owls of the northern forests"
-    assert answer.citations[0].date == "2024-03-01"
+    assert answer.citations[0].ref.title == "Owls of the northern forests"
+    assert answer.citations[0].ref.date == "2024-03-01"
 
 
 @pytest.mark.parametrize(
@@ -157,15 +157,15 @@ def test_long_questions_are_capped(engine: Engine) -> None:
 def test_follow_up_is_resolved_through_the_conversation(engine: Engine) -> None:
     first = engine.ask("What did Governor John Bel Edwards say about the hurricane damage?")
     assert not first.answer.abstained
-    assert first.answer.citations[0].article_id == "storm"
+    assert first.answer.citations[0].ref.article_id == "storm"
     follow = engine.ask("What did he say about his family?", first.conversation)
     assert not follow.answer.abstained
     top = follow.answer.citations[0]
-    assert (top.article_id, top.paragraph) == ("storm", 1)
+    assert (top.ref.article_id, top.ref.number) == ("storm", 1)
     assert "family" in follow.answer.text
     # Asked on its own, the same words fit the footballer's paragraph better.
     alone = engine.ask("What did he say about his family?").answer
-    assert alone.abstained or alone.citations[0].article_id != "storm"
+    assert alone.abstained or alone.citations[0].ref.article_id != "storm"
     assert [t.question for t in follow.conversation.turns] == [
         "What did Governor John Bel Edwards say about the hurricane damage?",
         "What did he say about his family?",
@@ -177,7 +177,7 @@ def test_and_follow_up_moves_to_the_next_paragraph(engine: Engine) -> None:
     follow = engine.ask("And how did the authorities respond?", first.conversation)
     assert not follow.answer.abstained
     top = follow.answer.citations[0]
-    assert (top.article_id, top.paragraph) == ("storm", 2)
+    assert (top.ref.article_id, top.ref.number) == ("storm", 2)
 
 
 def test_new_topic_is_not_dragged_back(engine: Engine) -> None:
@@ -185,13 +185,13 @@ def test_new_topic_is_not_dragged_back(engine: Engine) -> None:
     switch = engine.ask("How does a long cold fermentation change sourdough bread?",
                         first.conversation)
     assert not switch.answer.abstained
-    assert switch.answer.citations[0].article_id == "bread"
+    assert switch.answer.citations[0].ref.article_id == "bread"
 
 
 def test_near_duplicate_paragraphs_are_cited_once(engine: Engine) -> None:
     answer = engine.ask("How many people did rescue crews pull from flooded homes in Louisiana?").answer
     assert not answer.abstained
-    sources = [(c.article_id, c.paragraph) for c in answer.citations + answer.more]
+    sources = [(c.ref.article_id, c.ref.number) for c in answer.citations + answer.more]
     wire_copies = [s for s in sources if s in {("storm", 3), ("wire", 0)}]
     assert len(wire_copies) == 1
 
@@ -256,7 +256,7 @@ def test_thanks_between_two_questions_keeps_the_follow_up_thread(engine: Engine)
     assert thanks.answer.kind == "thanks"
     assert thanks.conversation == first.conversation
     follow = engine.ask("What did he say about his family?", thanks.conversation)
-    assert (follow.answer.citations[0].article_id, follow.answer.citations[0].paragraph) == (
+    assert (follow.answer.citations[0].ref.article_id, follow.answer.citations[0].ref.number) == (
         "storm", 1)
 
 
@@ -274,13 +274,13 @@ STORM_FIRST = "What did Governor John Bel Edwards say about the hurricane damage
 def test_tell_me_more_goes_on_with_the_next_paragraph(engine: Engine) -> None:
     first = engine.ask(STORM_FIRST)
     top = first.answer.citations[0]
-    assert (top.article_id, top.paragraph) == ("storm", 1)
+    assert (top.ref.article_id, top.ref.number) == ("storm", 1)
     more = engine.ask("tell me more", first.conversation)
     assert more.answer.kind == "more" and not more.answer.abstained
-    assert [(c.article_id, c.paragraph) for c in more.answer.citations] == [("storm", 2)]
+    assert [(c.ref.article_id, c.ref.number) for c in more.answer.citations] == [("storm", 2)]
     check_answer(more.answer)
     after = engine.ask("and after that?", more.conversation)
-    assert [(c.article_id, c.paragraph) for c in after.answer.citations] == [("storm", 3)]
+    assert [(c.ref.article_id, c.ref.number) for c in after.answer.citations] == [("storm", 3)]
     # The story ends there: nothing more is quoted.
     assert engine.ask("what happened next?", after.conversation).answer.abstained
 
@@ -300,10 +300,10 @@ def test_what_is_this_about_quotes_the_lead(engine: Engine) -> None:
     first = engine.ask(STORM_FIRST)
     about = engine.ask("what is this article about?", first.conversation).answer
     assert about.kind == "about"
-    assert [(c.article_id, c.paragraph) for c in about.citations] == [("storm", 0)]
+    assert [(c.ref.article_id, c.ref.number) for c in about.citations] == [("storm", 0)]
     check_answer(about)
     named = engine.ask("what's the story about the sourdough bread about").answer
-    assert [(c.article_id, c.paragraph) for c in named.citations] == [("bread", 0)]
+    assert [(c.ref.article_id, c.ref.number) for c in named.citations] == [("bread", 0)]
     assert engine.ask("what's the story about the mars rover about").answer.abstained
 
 
@@ -313,7 +313,7 @@ def test_short_follow_ups_stay_on_the_article_and_are_answered(engine: Engine) -
     for question, paragraph in asked:
         reply = engine.ask(question, conversation)
         assert not reply.answer.abstained, question
-        assert any((c.article_id, c.paragraph) == ("storm", paragraph)
+        assert any((c.ref.article_id, c.ref.number) == ("storm", paragraph)
                    for c in reply.answer.citations), question
         conversation = reply.conversation
 
@@ -330,11 +330,11 @@ def test_off_topic_questions_mid_conversation_are_refused(engine: Engine, questi
 
 def test_a_question_about_another_article_leaves_and_back_to_returns(engine: Engine) -> None:
     first = engine.ask("Who signed a contract with Porto?")
-    assert first.answer.citations[0].article_id == "football"
+    assert first.answer.citations[0].ref.article_id == "football"
     owls = engine.ask("How far can an owl turn its head?", first.conversation)
-    assert owls.answer.citations[0].article_id == "owls"
+    assert owls.answer.citations[0].ref.article_id == "owls"
     back = engine.ask("back to the striker - how long is his contract?", owls.conversation)
     assert not back.answer.abstained
-    assert (back.answer.citations[0].article_id, back.answer.citations[0].paragraph) == (
+    assert (back.answer.citations[0].ref.article_id, back.answer.citations[0].ref.number) == (
         "football", 0)
     assert back.conversation.turns[-1].answer == back.answer.text

@@ -32,6 +32,7 @@ from bot.followup_moves import (
 )
 from bot.models import CitedParagraph, Conversation, Turn
 from bot.question import question_terms, stems
+from paragraphs import paragraph
 
 # Two articles: "storm" has paragraph ids 10..13, "election" 20..21.
 ARTICLES = {"storm": [10, 11, 12, 13], "election": [20, 21]}
@@ -167,15 +168,15 @@ def test_blend_averages_both_rankings_and_prefers_the_question_alone_hits() -> N
     from index import Hit
 
     def hit(pid: int, score: float, tag: str) -> Hit:
-        return Hit(paragraph_id=pid, article_id="a", title=tag, number=pid, text="t", score=score)
+        return Hit(paragraph(pid, "t", number=pid, title=tag), score=score)
 
     alone = [hit(1, 10.0, "alone"), hit(2, 8.0, "alone")]
     expanded = [hit(2, 12.0, "expanded"), hit(3, 11.0, "expanded")]
     out = blend(alone, expanded, 10)
-    assert [h.paragraph_id for h in out] == [1, 2, 3]
+    assert [h.ref.paragraph_id for h in out] == [1, 2, 3]
     assert [h.score for h in out] == [10.5, 10.0, 9.5]
-    assert [h.title for h in out] == ["alone", "alone", "expanded"]
-    assert [h.paragraph_id for h in blend(alone, expanded, 2)] == [1, 2]
+    assert [h.ref.title for h in out] == ["alone", "alone", "expanded"]
+    assert [h.ref.paragraph_id for h in blend(alone, expanded, 2)] == [1, 2]
     assert blend(alone, [], 1) == alone[:1] and blend([], expanded, 5) == expanded
 
 
@@ -345,12 +346,12 @@ def test_he_is_the_person_asked_about_and_namesakes_go_last() -> None:
     assert not namesake("Chancellor Angela Merkel spoke.", "Angela Merkel")
 
     def hit(pid: int, text: str) -> Hit:
-        return Hit(paragraph_id=pid, article_id="a", title="", number=pid, text=text, score=1.0,
+        return Hit(paragraph(pid, text, number=pid), score=1.0,
                    sentences=(SentenceSpan(0, len(text), 0.5),))
 
     ranked = without_namesakes([hit(1, "Herlind Merkel died in 2020."),
                                 hit(2, "Merkel retired in 2021.")], "Angela Merkel")
-    assert [h.paragraph_id for h in ranked] == [2, 1]
+    assert [h.ref.paragraph_id for h in ranked] == [2, 1]
 
 
 def test_after_who_with_no_name_he_is_the_one_the_answer_names() -> None:

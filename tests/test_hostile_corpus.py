@@ -272,4 +272,4 @@ def test_build_reports_every_problem_and_indexes_the_rest(
     for article_id, text in INDEXED.items():
         assert any(text in p.text for p in kb.article_paragraphs(article_id)), article_id
     hit = kb.search("le garçon et la crêpe à la crème", 1)[0]
-    assert hit.article_id == "latin1" and "crêpe" in hit.text
+    assert hit.ref.article_id == "latin1" and "crêpe" in hit.ref.text

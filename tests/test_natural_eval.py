@@ -18,11 +18,12 @@ from bot.natural_eval import (
     read_natural,
     sniff_natural,
 )
+from index import ParagraphRef
 
 
 def _answer(text: str, article: str = "a", paragraph: int = 0, **kw: object) -> Answer:
-    citation = Citation(n=1, paragraph_id=1, article_id=article, title="T", paragraph=paragraph,
-                        text="Before. " + text + " After.", score=1.0)
+    ref = ParagraphRef(1, article, paragraph, "Before. " + text + " After.", None, "T", None, None)
+    citation = Citation(n=1, ref=ref, score=1.0)
     return Answer(question="q", abstained=False, quotes=(Quote(text, 1),),
                   citations=(citation,), **kw)  # type: ignore[arg-type]
 

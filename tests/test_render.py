@@ -8,6 +8,7 @@ import pytest
 
 from bot.models import Answer, Citation, Quote
 from bot.render import ABSTENTION, quoted, render_answer, terminal_width
+from paragraphs import paragraph
 
 LONG = (
     "The Austrian zoologist Karl von Frisch worked out the meaning of the dance, which tells "
@@ -18,8 +19,7 @@ LONG = (
 
 def _answer(*texts: str) -> Answer:
     citations = tuple(
-        Citation(n=i, paragraph_id=i, article_id="bees", title="Bees", paragraph=0, text=t,
-                 score=1.0)
+        Citation(n=i, ref=paragraph(i, t, article_id="bees", title="Bees"), score=1.0)
         for i, t in enumerate(texts, start=1)
     )
     quotes = tuple(Quote(t, i) for i, t in enumerate(texts, start=1))

@@ -11,6 +11,7 @@ from bot.engine import Engine
 from bot.rerank import Reranker, RerankError
 from bot.settings import RerankSettings, Settings
 from index import Embedder, Hit, KnowledgeBaseSettings, build_index, open_knowledge_base
+from paragraphs import paragraph
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +42,7 @@ def hits() -> list[Hit]:
     texts = ["Owls hunt at night.", "Bread rises with yeast.", "Magma rises to the surface.",
              "The snowy owl lives in the tundra."]
     return [
-        Hit(paragraph_id=i, article_id=f"a{i}", title="t", number=0, text=t, score=10.0 - i)
+        Hit(paragraph(i, t, article_id=f"a{i}", title="t"), score=10.0 - i)
         for i, t in enumerate(texts)
     ]
 
@@ -58,10 +59,10 @@ def test_rerank_rescores_the_top_k_only(tiny_cross_encoder: str) -> None:
     original = hits()
     out = reranker.rerank("Where do snowy owls live?", original)
     assert len(out) == 4
-    assert {h.paragraph_id for h in out[:3]} == {0, 1, 2}
+    assert {h.ref.paragraph_id for h in out[:3]} == {0, 1, 2}
     assert out[3] == original[3]
     for hit in out[:3]:
-        before = original[hit.paragraph_id]
+        before = original[hit.ref.paragraph_id]
         rerank_score = hit.signal("rerank")
         assert hit.score == pytest.approx(before.score + 2.0 * rerank_score, abs=1e-5)
     assert [h.score for h in out[:3]] == sorted((h.score for h in out[:3]), reverse=True)
@@ -88,4 +89,4 @@ def test_engine_reranks_before_composing(
     answer = trace.reply.answer
     for quote in answer.quotes:
         cited = next(c for c in answer.citations if c.n == quote.citation)
-        assert quote.text in cited.text
+        assert quote.text in cited.ref.text

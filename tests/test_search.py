@@ -190,7 +190,7 @@ def test_lexical_evidence_wins_where_vectors_confuse_numbers(
     query = "Which pump takes cartridge 7144?"
     assert _dense_top(generation, embedder, query) == ("pumps", 0)  # the 4471 paragraph
     hits = searcher.search(query, 3)
-    assert (hits[0].article_id, hits[0].number) == ("pumps", 1)
+    assert (hits[0].ref.article_id, hits[0].ref.number) == ("pumps", 1)
     assert hits[0].signal("coverage") == pytest.approx(1.0)
     assert hits[0].signal("coverage") > hits[1].signal("coverage")
 
@@ -203,7 +203,7 @@ def test_semantic_evidence_wins_a_paraphrase_without_shared_words(
     lexical_top = generation.lexical.search(query, 1)[0][0]
     assert _where(generation, [lexical_top]) == [("markets", 0)]  # "go up" in the stalls
     hits = searcher.search(query, 3)
-    assert (hits[0].article_id, hits[0].number) == ("bread", 0)
+    assert (hits[0].ref.article_id, hits[0].ref.number) == ("bread", 0)
     assert hits[0].signal("bm25") == 0.0 and hits[0].signal("dense") > 0.4
 
 
@@ -216,7 +216,7 @@ def test_the_article_title_decides_between_articles(
 
     def ranked(settings: SearchSettings) -> list[tuple[str, int]]:
         hits = HybridSearcher(generation, embedder, settings).search(query, 5)
-        return [(h.article_id, h.number) for h in hits]
+        return [(h.ref.article_id, h.ref.number) for h in hits]
 
     titled = ranked(SearchSettings())
     blind = ranked(dataclasses.replace(SearchSettings(), title_weight=0.0))
@@ -233,18 +233,18 @@ def test_hits_carry_signals_and_scored_sentences(searcher: HybridSearcher) -> No
     hits = searcher.search("How far can an owl turn its head?", 5)
     assert len(hits) == 5
     top = hits[0]
-    assert (top.article_id, top.number) == ("owls", 2)
+    assert (top.ref.article_id, top.ref.number) == ("owls", 2)
     assert [name for name, _ in top.signals] == list(SIGNALS)
     assert top.score == top.signal("fused")
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert -1.0 <= top.signal("dense") <= 1.0 and 0.0 <= top.signal("coverage") <= 1.0
     # Sentences are in text order, cover the text, and the best one is the answer's.
-    assert [top.text[s.start : s.end] for s in top.sentences] == [
+    assert [top.ref.text[s.start : s.end] for s in top.sentences] == [
         "An owl can turn its head about 270 degrees.",
         "It cannot move its eyes, so it turns its whole head to follow prey.",
     ]
     best = max(top.sentences, key=lambda s: s.score)
-    assert top.text[best.start : best.end].startswith("An owl can turn")
+    assert top.ref.text[best.start : best.end].startswith("An owl can turn")
     assert top.signal("sentence") == pytest.approx(best.score, abs=1e-5)
 
 
@@ -254,7 +254,7 @@ def test_fused_score_is_lower_for_a_question_the_corpus_cannot_answer(
 ) -> None:
     answerable = searcher.search("Why is sourdough bread sour?", 1)[0]
     unrelated = searcher.search("Who won the 1998 football world cup?", 1)[0]
-    assert answerable.article_id == "bread"
+    assert answerable.ref.article_id == "bread"
     assert unrelated.score < answerable.score - 3.0
 
 
@@ -264,12 +264,12 @@ def test_prior_brings_a_paragraph_into_the_results(
 ) -> None:
     query = "How do volcanoes erupt explosively?"
     plain = searcher.search(query, 2)
-    assert all(h.article_id == "volcanoes" for h in plain)
+    assert all(h.ref.article_id == "volcanoes" for h in plain)
     row = generation.paragraph_row("pumps", 2)
     assert row is not None
     east_pump = row.paragraph_id
     boosted = searcher.search(query, 2, prior={east_pump: 100.0, 10**9: 100.0})
-    assert boosted[0].paragraph_id == east_pump
+    assert boosted[0].ref.paragraph_id == east_pump
     assert boosted[0].signal("prior") == 100.0
     assert len(boosted) == 2  # the unknown id is ignored
 

@@ -10,14 +10,15 @@ from bot.compose import compose
 from bot.question import question_terms
 from bot.selector import AnswerSelector
 from index import Hit, SentenceSpan
+from paragraphs import paragraph
 
 SELECTOR = AnswerSelector()
 
 
 def _hit(pid: int, text: str, score: float, spans: Sequence[tuple[int, int]] = ()) -> Hit:
     spans = spans or [(0, len(text))]
-    return Hit(paragraph_id=pid, article_id=f"a{pid}", number=pid, title="T", text=text,
-               score=score, sentences=tuple(SentenceSpan(a, b, 0.5) for a, b in spans))
+    return Hit(paragraph(pid, text, article_id=f"a{pid}", number=pid, title="T"), score=score,
+               sentences=tuple(SentenceSpan(a, b, 0.5) for a, b in spans))
 
 
 @pytest.mark.skipif(not SELECTOR.available(), reason="selector model not in this checkout")
@@ -62,9 +63,9 @@ def test_the_best_read_sentence_decides_the_paragraph_and_the_quote() -> None:
             _hit(2, second, 9.8, [(0, 25), (26, len(second))])]
     terms = question_terms("how long do bees live")
     plain = compose(terms, hits)
-    assert plain.citations[0].paragraph_id == 1
+    assert plain.citations[0].ref.paragraph_id == 1
     chosen = compose(terms, hits, selector=_Fake("six weeks"))
-    assert chosen.citations[0].paragraph_id == 2
+    assert chosen.citations[0].ref.paragraph_id == 2
     assert chosen.quotes[0].text == "A worker lives six weeks."
 
 
@@ -73,5 +74,5 @@ def test_a_far_weaker_paragraph_is_not_read_into_first_place() -> None:
     fake = _Fake("six weeks")
     draft = compose(question_terms("how long do bees live"), hits, selector=fake)
     # Retrieval 15 log-odds behind outweighs the selector's 5.
-    assert draft.citations[0].paragraph_id == 1
+    assert draft.citations[0].ref.paragraph_id == 1
     assert fake.read  # both were read

@@ -14,7 +14,8 @@ from index.embedding_cache import EmbeddingCache, text_key
 from index.errors import IndexCorrupt, IndexMismatch, IndexNotFound
 from index.manifest import FORMAT_VERSION, Manifest
 from index.schema import CACHE_MIGRATIONS, GENERATION_MIGRATIONS, migrate, schema_version
-from index.storage import ArticleRecord, ParagraphRecord, ParagraphRow, SentenceRow
+from index.models import ParagraphRef
+from index.storage import ArticleRecord, ParagraphRecord, SentenceRow
 from index.store_layout import META_NAME, prune_generations, read_current, write_current
 from index.store_reader import Generation, open_generation
 from index.store_writer import write_generation
@@ -67,8 +68,8 @@ def test_round_trip(index_root: Path, model: Embedder) -> None:
     gen = open_generation(index_root, model)
     assert (gen.manifest.articles, gen.manifest.paragraphs, gen.manifest.sentences) == (3, 4, 5)
     assert gen.rows([12, 10, 999]) == [
-        ParagraphRow(12, "a2", 0, "Gamma.", None, "Second", None, None),
-        ParagraphRow(10, "a1", 0, "Alpha one. Alpha two.", None, "First", "https://example.org/1",
+        ParagraphRef(12, "a2", 0, "Gamma.", None, "Second", None, None),
+        ParagraphRef(10, "a1", 0, "Alpha one. Alpha two.", None, "First", "https://example.org/1",
                      "2024-01-02"),
     ]
     assert gen.sentences([10, 11]) == {
@@ -82,7 +83,7 @@ def test_round_trip(index_root: Path, model: Embedder) -> None:
                                   _unit(5, DIMS, 2).astype(np.float16).astype(np.float32)[[4]])
     with pytest.raises(KeyError):
         gen.paragraph_vectors([13])
-    assert gen.paragraph_row("a1", 1) == ParagraphRow(11, "a1", 1, "Beta.", "Sec", "First",
+    assert gen.paragraph_row("a1", 1) == ParagraphRef(11, "a1", 1, "Beta.", "Sec", "First",
                                                       "https://example.org/1", "2024-01-02")
     assert gen.paragraph_row("a1", 2) is None
     assert [r.number for r in gen.article_rows("a1")] == [0, 1]

@@ -9,24 +9,31 @@ import pytest
 from bot.models import Answer, Citation, Quote
 from bot.telegram.html_render import (
     MAX_MESSAGE_LENGTH,
+    numbered_sources,
     render_answer,
     render_context,
     render_more,
     render_paragraph,
-    source_refs,
     split_html,
 )
 from fake_bot_api import _balanced, html_to_text
+from paragraphs import paragraph
 
 HOSTILE = 'Fish <b>& chips</b> <script>alert("x")</script> cost 5 < 6 && "ok"'
 
 
-def _citation(n: int, text: str, **extra: object) -> Citation:
-    defaults: dict[str, object] = dict(
-        paragraph_id=n, article_id=f"a{n}", title=f"Title {n}", paragraph=n, score=1.0
-    )
-    defaults.update(extra)
-    return Citation(n=n, text=text, **defaults)  # type: ignore[arg-type]
+def _citation(
+    n: int,
+    text: str,
+    *,
+    title: str | None = None,
+    url: str | None = None,
+    date: str | None = None,
+    quotes: tuple[tuple[int, int], ...] = (),
+) -> Citation:
+    title = f"Title {n}" if title is None else title
+    ref = paragraph(n, text, article_id=f"a{n}", number=n, title=title, url=url, date=date)
+    return Citation(n=n, ref=ref, score=1.0, quotes=quotes)
 
 
 def _answer(
@@ -50,7 +57,7 @@ def test_answer_has_quote_then_numbered_sources_with_links_dates_and_paragraphs(
     c1 = _citation(1, "The bridge opened in 1932.", url=url, date="2024-01-02")
     c2 = _citation(2, "It is long.", title="Plain")
     answer = _answer(("The bridge opened in 1932.", 1), ("It is long.", 2), citations=(c1, c2))
-    html = render_answer(answer, source_refs(answer))
+    html = render_answer(answer, numbered_sources(answer))
     quotes = "“The bridge opened in 1932.” [1]\n“It is long.” [2]"
     assert html.startswith(f"<blockquote>{quotes}</blockquote>")
     assert '1. <a href="https://example.org/b?x=1&amp;y=2">Title 1</a> · 2024-01-02 · ¶2' in html
@@ -61,7 +68,7 @@ def test_answer_has_quote_then_numbered_sources_with_links_dates_and_paragraphs(
 def test_everything_from_articles_and_users_is_escaped() -> None:
     c = _citation(1, HOSTILE, title="<i>T</i> & co", url='javascript:alert("x")', date="<d>")
     answer = _answer((HOSTILE, 1), citations=(c,))
-    refs = source_refs(answer)
+    refs = numbered_sources(answer)
     for html in (render_answer(answer, refs), render_paragraph(refs[0]), render_more(refs),
                  render_context(refs[0], HOSTILE, HOSTILE)):
         assert "<script>" not in html and "<i>T</i>" not in html
@@ -75,13 +82,13 @@ def test_abstention_mentions_more_only_when_there_is_more() -> None:
     assert "couldn't find" in render_answer(bare, ())
     assert "More" not in render_answer(bare, ())
     near = Answer(question="q", abstained=True, more=(_citation(1, "x"),))
-    assert "More" in render_answer(near, source_refs(near))
+    assert "More" in render_answer(near, numbered_sources(near))
 
 
 def test_more_results_are_numbered_after_the_citations() -> None:
     more = (_citation(5, "b"), _citation(6, "c"))
     answer = _answer(("a", 1), citations=(_citation(1, "a"),), more=more)
-    refs = source_refs(answer)
+    refs = numbered_sources(answer)
     assert [r.n for r in refs] == [1, 2, 3]
     assert "2. Title 5" in render_more(refs[1:])
 
@@ -90,7 +97,7 @@ def test_paragraph_highlights_the_quoted_spans() -> None:
     text = "First sentence. Second <one> sentence."
     cited = _citation(1, text, quotes=((16, 38),))
     answer = _answer(("Second <one> sentence.", 1), citations=(cited,))
-    html = render_paragraph(source_refs(answer)[0])
+    html = render_paragraph(numbered_sources(answer)[0])
     assert html.endswith("First sentence. <b>Second &lt;one&gt; sentence.</b>")
 
 
@@ -146,7 +153,7 @@ def test_a_tag_longer_than_the_limit_is_an_error() -> None:
 
 def test_small_talk_is_escaped_plain_text_without_sources() -> None:
     hello = Answer("hi", abstained=False, reply_kind="greeting", message='Hello! Try “<b>&"x"”')
-    html = render_answer(hello, source_refs(hello))
+    html = render_answer(hello, numbered_sources(hello))
     assert html == "Hello! Try “&lt;b&gt;&amp;&quot;x&quot;”"
     assert "Sources" not in html and "blockquote" not in html
     helped = Answer("help", abstained=False, reply_kind="help", message="I answer questions.")
@@ -157,6 +164,6 @@ def test_quotes_with_their_own_quotation_marks_are_not_doubled() -> None:
     said = "“The relationship has come out of the closet,” he said."
     ended = "He said: “We trained the model.”"
     answer = _answer((said, 1), (ended, 2), citations=(_citation(1, said), _citation(2, ended)))
-    html = render_answer(answer, source_refs(answer))
+    html = render_answer(answer, numbered_sources(answer))
     assert html.startswith(f"<blockquote>{said} [1]\n{ended} [2]</blockquote>")
     assert "““" not in html and "””" not in html

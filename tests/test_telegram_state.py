@@ -11,7 +11,7 @@ import pytest
 from telegram import Message
 from telegram.error import BadRequest, Forbidden, NetworkError
 
-from bot.models import CitedParagraph, Conversation, Turn
+from bot.models import Citation, CitedParagraph, Conversation, Turn
 from bot.telegram import buttons
 from bot.settings import load_settings
 from bot.telegram.addressing import (
@@ -21,12 +21,17 @@ from bot.telegram.addressing import (
     real_reply_target,
     sent_by_bot,
 )
-from bot.telegram.html_render import SourceRef
 from bot.telegram.limits import QuestionLimiter
 from bot.telegram.logs import REDACTED, RedactingStream, TokenRedactingFilter
 from bot.telegram.messaging import not_modified, stale_button, undeliverable
-from bot.telegram.threads import ThreadStore, conversation_from_json, conversation_to_json
+from bot.telegram.threads import (
+    ThreadStore,
+    _refs_from_json,
+    conversation_from_json,
+    conversation_to_json,
+)
 from fake_bot_api import FakeBotApi, auto_entities, group_chat, user
+from index import ParagraphRef
 
 
 class Clock:
@@ -46,7 +51,13 @@ def _conversation(*questions: str) -> Conversation:
     )
 
 
-REF = SourceRef(1, "art", 3, "Title", "Paragraph text.", "https://x.org", "2024-01-01", ((0, 9),))
+REF = Citation(
+    n=1,
+    ref=ParagraphRef(8, "art", 3, "Paragraph text.", "Intro", "Title", "https://x.org",
+                     "2024-01-01"),
+    score=0.25,
+    quotes=((0, 9),),
+)
 
 
 def _record(store: ThreadStore, chat: int, message_id: int, conversation: Conversation,
@@ -60,6 +71,15 @@ def _record(store: ThreadStore, chat: int, message_id: int, conversation: Conver
 def test_conversation_json_round_trip_keeps_every_field() -> None:
     conversation = _conversation("when <b>?", "and then — “why”?")
     assert conversation_from_json(conversation_to_json(conversation)) == conversation
+
+
+def test_sources_stored_before_citations_still_read() -> None:
+    old = ('[{"n": 1, "article_id": "art", "paragraph": 3, "title": "Title", "text": "Paragraph'
+           ' text.", "url": "https://x.org", "date": "2024-01-01", "quotes": [[0, 9]]}]')
+    (source,) = _refs_from_json(old)
+    assert (source.n, source.quotes, source.ref.label) == (1, ((0, 9),), "¶4")
+    assert source.ref == ParagraphRef(-1, "art", 3, "Paragraph text.", None, "Title",
+                                      "https://x.org", "2024-01-01")
 
 
 def test_threads_follow_message_ids_and_survive_reopening(tmp_path: Path) -> None:

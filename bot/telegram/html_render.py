@@ -5,12 +5,13 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from html import escape
 
-from bot.models import Answer
+from bot.models import Answer, Citation
 from bot.render import quoted
 from bot.smalltalk import HELP
+from index import paragraph_label
 
 # Telegram's limit is 4,096 characters of text after entity parsing; measuring the HTML source in
 # UTF-16 code units instead is stricter, so a chunk that fits here always fits there.
@@ -21,48 +22,26 @@ ABSTAIN_TEXT = "I couldn't find an answer to that in the articles I have."
 HELP_HINT = "/help lists my commands."
 
 
-@dataclass(frozen=True)
-class SourceRef:
-    """What a button may show about one source of an answer: the cited paragraph, as cited."""
-
-    n: int
-    article_id: str
-    paragraph: int
-    title: str
-    text: str
-    url: str | None = None
-    date: str | None = None
-    quotes: tuple[tuple[int, int], ...] = ()
-
-
-def source_refs(answer: Answer) -> tuple[SourceRef, ...]:
-    """The answer's citations, then its further results numbered on from them."""
+def numbered_sources(answer: Answer) -> tuple[Citation, ...]:
+    """What the answer's buttons may show: its citations, then its further results numbered on."""
     first_more = max((c.n for c in answer.citations), default=0) + 1
-    numbered = [(c.n, c) for c in answer.citations]
-    numbered += [(first_more + i, c) for i, c in enumerate(answer.more)]
-    return tuple(
-        SourceRef(n, c.article_id, c.paragraph, c.title, c.text, c.url, c.date, c.quotes)
-        for n, c in numbered
-    )
+    more = (replace(c, n=first_more + i) for i, c in enumerate(answer.more))
+    return (*answer.citations, *more)
 
 
-def paragraph_label(number: int) -> str:
-    """The human paragraph number (paragraphs are numbered from 0 internally)."""
-    return f"¶{number + 1}"
-
-
-def _source_line(ref: SourceRef) -> str:
+def _source_line(citation: Citation) -> str:
+    ref = citation.ref
     title = escape(ref.title or ref.article_id)
     if ref.url and ref.url.startswith(("http://", "https://")):
         title = f'<a href="{escape(ref.url, quote=True)}">{title}</a>'
     parts = [title]
     if ref.date:
         parts.append(escape(ref.date))
-    parts.append(paragraph_label(ref.paragraph))
-    return f"{ref.n}. " + " · ".join(parts)
+    parts.append(ref.label)
+    return f"{citation.n}. " + " · ".join(parts)
 
 
-def render_answer(answer: Answer, refs: Sequence[SourceRef]) -> str:
+def render_answer(answer: Answer, sources: Sequence[Citation]) -> str:
     """The answer message: the quotes in a blockquote, then the numbered sources; small talk
     as its plain reply."""
     if answer.message and not answer.quotes:
@@ -75,8 +54,8 @@ def render_answer(answer: Answer, refs: Sequence[SourceRef]) -> str:
         return text
     lines = [f"{escape(quoted(q.text))} [{q.citation}]" for q in answer.quotes]
     body = "<blockquote>" + "\n".join(lines) + "</blockquote>"
-    sources = "\n".join(_source_line(ref) for ref in refs[: len(answer.citations)])
-    return f"{body}\n\n<b>Sources</b>\n{sources}"
+    listed = "\n".join(_source_line(c) for c in sources[: len(answer.citations)])
+    return f"{body}\n\n<b>Sources</b>\n{listed}"
 
 
 def _highlighted(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -93,30 +72,34 @@ def _highlighted(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def render_paragraph(ref: SourceRef) -> str:
+def render_paragraph(citation: Citation) -> str:
     """A source button's message: the source line, then its full paragraph, quotes in bold."""
-    return f"{_source_line(ref)}\n\n{_highlighted(ref.text, ref.quotes)}"
+    return f"{_source_line(citation)}\n\n{_highlighted(citation.ref.text, citation.quotes)}"
 
 
-def render_context(ref: SourceRef, before: str | None, after: str | None) -> str:
+def render_context(citation: Citation, before: str | None, after: str | None) -> str:
     """The paragraph with its neighbours, each marked with its paragraph number."""
-    parts = [_source_line(ref)]
+    number = citation.ref.number
+    parts = [_source_line(citation)]
     if before is not None:
-        parts.append(f"<i>{paragraph_label(ref.paragraph - 1)}</i> {escape(before)}")
-    parts.append(f"<i>{paragraph_label(ref.paragraph)}</i> {_highlighted(ref.text, ref.quotes)}")
+        parts.append(f"<i>{paragraph_label(number - 1)}</i> {escape(before)}")
+    parts.append(
+        f"<i>{paragraph_label(number)}</i> {_highlighted(citation.ref.text, citation.quotes)}"
+    )
     if after is not None:
-        parts.append(f"<i>{paragraph_label(ref.paragraph + 1)}</i> {escape(after)}")
+        parts.append(f"<i>{paragraph_label(number + 1)}</i> {escape(after)}")
     return "\n\n".join(parts)
 
 
-def render_more(refs: Sequence[SourceRef], snippet_chars: int = 300) -> str:
+def render_more(sources: Sequence[Citation], snippet_chars: int = 300) -> str:
     """Further results behind the More button: each source with the start of its paragraph."""
-    if not refs:
+    if not sources:
         return "No further results."
     blocks = ["<b>More results</b>"]
-    for ref in refs:
-        snippet = ref.text if len(ref.text) <= snippet_chars else ref.text[:snippet_chars] + "…"
-        blocks.append(f"{_source_line(ref)}\n{escape(snippet)}")
+    for citation in sources:
+        text = citation.ref.text
+        snippet = text if len(text) <= snippet_chars else text[:snippet_chars] + "…"
+        blocks.append(f"{_source_line(citation)}\n{escape(snippet)}")
     return "\n\n".join(blocks)
 
 

@@ -22,7 +22,7 @@ from bot.telegram.addressing import (
     private_question,
     real_reply_target,
 )
-from bot.telegram.html_render import render_answer, source_refs
+from bot.telegram.html_render import numbered_sources, render_answer
 from bot.telegram.limits import QuestionLimiter
 from bot.telegram.messaging import BUSY_QUESTIONS, Typing, reply_html, send_html, topic_of
 from bot.telegram.services import Services
@@ -190,7 +190,7 @@ class QuestionHandlers:
         """Remember the turn and the answer's sources, then send the answer."""
         private = message.chat.type == ChatType.PRIVATE
         answer = reply.answer
-        refs = source_refs(answer)
+        refs = numbered_sources(answer)
         store = self._store
         thread_id, answer_id = await store.call(
             store.sync.record_answer,

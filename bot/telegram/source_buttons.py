@@ -7,9 +7,9 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
+from bot.models import Citation
 from bot.telegram import buttons
 from bot.telegram.html_render import (
-    SourceRef,
     render_context,
     render_more,
     render_paragraph,
@@ -86,18 +86,19 @@ class SourceButtons:
         self,
         context: ContextTypes.DEFAULT_TYPE,
         query: CallbackQuery,
-        ref: SourceRef,
+        source: Citation,
         topic_id: int,
         user_id: int,
     ) -> list[Message] | None:
         """Replace the paragraph message by the paragraph with its neighbours."""
         run, paragraph = self._services.run, self._services.engine.paragraph
-        if await run(paragraph, ref.article_id, ref.paragraph, key=user_id) is None:
+        article, number = source.ref.article_id, source.ref.number
+        if await run(paragraph, article, number, key=user_id) is None:
             return None
-        before = await run(paragraph, ref.article_id, ref.paragraph - 1, key=user_id)
-        after = await run(paragraph, ref.article_id, ref.paragraph + 1, key=user_id)
+        before = await run(paragraph, article, number - 1, key=user_id)
+        after = await run(paragraph, article, number + 1, key=user_id)
         chunks = split_html(
-            render_context(ref, before.text if before else None, after.text if after else None)
+            render_context(source, before.text if before else None, after.text if after else None)
         )
         message = query.message
         sent: list[Message] = []

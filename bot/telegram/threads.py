@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.models import CitedParagraph, Conversation, Turn
-from bot.telegram.html_render import SourceRef
+from bot.models import Citation, CitedParagraph, Conversation, Turn
+from index import ParagraphRef
 
 T = TypeVar("T")
 
@@ -95,7 +95,7 @@ class StoredAnswer:
     chat_id: int
     thread_id: int
     cited: int
-    refs: tuple[SourceRef, ...]
+    refs: tuple[Citation, ...]
     more_shown: bool
 
 
@@ -118,7 +118,7 @@ def conversation_to_json(conversation: Conversation) -> str:
                 "question": t.question,
                 "query": t.query,
                 "abstained": t.abstained,
-                "cited": [[c.paragraph_id, c.article_id, c.paragraph] for c in t.cited],
+                "cited": [[c.paragraph_id, c.article_id, c.number] for c in t.cited],
                 "answer": t.answer,
             }
             for t in conversation.turns
@@ -144,35 +144,45 @@ def conversation_from_json(text: str) -> Conversation:
     return Conversation(turns=tuple(turns))
 
 
-def _refs_to_json(refs: Sequence[SourceRef]) -> str:
+def _refs_to_json(refs: Sequence[Citation]) -> str:
     return json.dumps(
         [
             {
-                "n": r.n,
-                "article_id": r.article_id,
-                "paragraph": r.paragraph,
-                "title": r.title,
-                "text": r.text,
-                "url": r.url,
-                "date": r.date,
-                "quotes": [list(q) for q in r.quotes],
+                "n": c.n,
+                "paragraph_id": c.ref.paragraph_id,
+                "article_id": c.ref.article_id,
+                "paragraph": c.ref.number,
+                "section": c.ref.section,
+                "title": c.ref.title,
+                "text": c.ref.text,
+                "url": c.ref.url,
+                "date": c.ref.date,
+                "score": c.score,
+                "quotes": [list(q) for q in c.quotes],
             }
-            for r in refs
+            for c in refs
         ],
         ensure_ascii=False,
     )
 
 
-def _refs_from_json(text: str) -> tuple[SourceRef, ...]:
+def _refs_from_json(text: str) -> tuple[Citation, ...]:
+    # Rows written before sources were stored as citations lack the paragraph id, section and
+    # score; the buttons never use them, so such a row still reads (id -1, no section, score 0).
     return tuple(
-        SourceRef(
+        Citation(
             n=int(r["n"]),
-            article_id=r["article_id"],
-            paragraph=int(r["paragraph"]),
-            title=r["title"],
-            text=r["text"],
-            url=r.get("url"),
-            date=r.get("date"),
+            ref=ParagraphRef(
+                paragraph_id=int(r.get("paragraph_id", -1)),
+                article_id=r["article_id"],
+                number=int(r["paragraph"]),
+                text=r["text"],
+                section=r.get("section"),
+                title=r["title"],
+                url=r.get("url"),
+                date=r.get("date"),
+            ),
+            score=float(r.get("score", 0.0)),
             quotes=tuple((int(a), int(b)) for a, b in r.get("quotes", ())),
         )
         for r in json.loads(text)
@@ -257,7 +267,7 @@ class ThreadStore:
         thread_id: int | None,
         conversation: Conversation,
         question_message_id: int,
-        refs: Sequence[SourceRef],
+        refs: Sequence[Citation],
         cited: int,
         make_current: bool,
     ) -> tuple[int, int]:
