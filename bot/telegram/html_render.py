@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from html import escape
 
-from bot.models import Answer
+from bot.models import Answer, Citation
 from bot.render import quoted
 from bot.smalltalk import HELP
 
@@ -21,29 +21,12 @@ ABSTAIN_TEXT = "I couldn't find an answer to that in the articles I have."
 HELP_HINT = "/help lists my commands."
 
 
-@dataclass(frozen=True)
-class SourceRef:
-    """What a button may show about one source of an answer: the cited paragraph, as cited."""
-
-    n: int
-    article_id: str
-    paragraph: int
-    title: str
-    text: str
-    url: str | None = None
-    date: str | None = None
-    quotes: tuple[tuple[int, int], ...] = ()
-
-
-def source_refs(answer: Answer) -> tuple[SourceRef, ...]:
+def source_refs(answer: Answer) -> tuple[Citation, ...]:
     """The answer's citations, then its further results numbered on from them."""
     first_more = max((c.n for c in answer.citations), default=0) + 1
     numbered = [(c.n, c) for c in answer.citations]
     numbered += [(first_more + i, c) for i, c in enumerate(answer.more)]
-    return tuple(
-        SourceRef(n, c.article_id, c.paragraph, c.title, c.text, c.url, c.date, c.quotes)
-        for n, c in numbered
-    )
+    return tuple(dataclasses.replace(c, n=n) for n, c in numbered)
 
 
 def paragraph_label(number: int) -> str:
@@ -51,7 +34,7 @@ def paragraph_label(number: int) -> str:
     return f"¶{number + 1}"
 
 
-def _source_line(ref: SourceRef) -> str:
+def _source_line(ref: Citation) -> str:
     title = escape(ref.title or ref.article_id)
     if ref.url and ref.url.startswith(("http://", "https://")):
         title = f'<a href="{escape(ref.url, quote=True)}">{title}</a>'
@@ -62,7 +45,7 @@ def _source_line(ref: SourceRef) -> str:
     return f"{ref.n}. " + " · ".join(parts)
 
 
-def render_answer(answer: Answer, refs: Sequence[SourceRef]) -> str:
+def render_answer(answer: Answer, refs: Sequence[Citation]) -> str:
     """The answer message: the quotes in a blockquote, then the numbered sources; small talk
     as its plain reply."""
     if answer.message and not answer.quotes:
@@ -93,12 +76,12 @@ def _highlighted(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def render_paragraph(ref: SourceRef) -> str:
+def render_paragraph(ref: Citation) -> str:
     """A source button's message: the source line, then its full paragraph, quotes in bold."""
     return f"{_source_line(ref)}\n\n{_highlighted(ref.text, ref.quotes)}"
 
 
-def render_context(ref: SourceRef, before: str | None, after: str | None) -> str:
+def render_context(ref: Citation, before: str | None, after: str | None) -> str:
     """The paragraph with its neighbours, each marked with its paragraph number."""
     parts = [_source_line(ref)]
     if before is not None:
@@ -109,7 +92,7 @@ def render_context(ref: SourceRef, before: str | None, after: str | None) -> str
     return "\n\n".join(parts)
 
 
-def render_more(refs: Sequence[SourceRef], snippet_chars: int = 300) -> str:
+def render_more(refs: Sequence[Citation], snippet_chars: int = 300) -> str:
     """Further results behind the More button: each source with the start of its paragraph."""
     if not refs:
         return "No further results."

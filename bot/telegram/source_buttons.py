@@ -7,9 +7,9 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
+from bot.models import Citation
 from bot.telegram import buttons
 from bot.telegram.html_render import (
-    SourceRef,
     render_context,
     render_more,
     render_paragraph,
@@ -27,7 +27,7 @@ class SourceButtons:
 
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._store = services.store
+        self._state = services.state
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Source, Context and More buttons: only ever show what an answer in this chat cited."""
@@ -36,68 +36,70 @@ class SourceButtons:
             return
         press = buttons.decode(query.data)
         message = query.message
-        store = self._store
-        stored = await store.call(store.sync.answer, press.answer_id) if press else None
+        state = self._state
+        stored = await state.answer(press.answer_id) if press else None
         if (
             press is None
             or message is None
             or stored is None
             or stored.chat_id != message.chat.id
-            or press.index >= len(stored.refs)
+            or press.index >= len(stored.citations)
         ):
             await query.answer(EXPIRED)
             return
         topic_id = topic_of(message) if isinstance(message, Message) else 0
         if press.kind == buttons.SOURCE:
-            ref = stored.refs[press.index]
             sent = await send_html(
                 context.bot,
                 message.chat.id,
-                render_paragraph(ref),
+                render_paragraph(stored.citations[press.index]),
                 reply_to=message.message_id,
                 topic_id=topic_id,
                 keyboard=buttons.context_keyboard(stored.answer_id, press.index),
             )
         elif press.kind == buttons.CONTEXT:
             sent = await self._show_context(
-                context, query, stored.refs[press.index], topic_id, query.from_user.id
+                context, query, stored.citations[press.index], topic_id, query.from_user.id
             )
             if sent is None:
                 await query.answer(GONE)
                 return
         else:
-            if not await store.call(store.sync.mark_more_shown, stored.answer_id):
+            if not await state.mark_more_shown(stored.answer_id):
                 await query.answer("Already shown above.")
                 return
-            more = stored.refs[stored.cited :]
+            more = stored.citations[stored.cited :]
             sent = await send_html(
                 context.bot,
                 message.chat.id,
                 render_more(more),
                 reply_to=message.message_id,
                 topic_id=topic_id,
-                keyboard=buttons.more_keyboard(stored.answer_id, stored.cited, [r.n for r in more]),
+                keyboard=buttons.more_keyboard(stored.answer_id, stored.cited, [c.n for c in more]),
             )
         await query.answer()
         ids = [m.message_id for m in sent]
-        await store.call(store.sync.link_messages, message.chat.id, stored.thread_id, ids)
+        await state.link_messages(message.chat.id, stored.thread_id, ids)
 
     async def _show_context(
         self,
         context: ContextTypes.DEFAULT_TYPE,
         query: CallbackQuery,
-        ref: SourceRef,
+        citation: Citation,
         topic_id: int,
         user_id: int,
     ) -> list[Message] | None:
         """Replace the paragraph message by the paragraph with its neighbours."""
         run, paragraph = self._services.run, self._services.engine.paragraph
-        if await run(paragraph, ref.article_id, ref.paragraph, key=user_id) is None:
+        article_id, number = citation.article_id, citation.paragraph
+        if await run(paragraph, article_id, number, key=user_id) is None:
             return None
-        before = await run(paragraph, ref.article_id, ref.paragraph - 1, key=user_id)
-        after = await run(paragraph, ref.article_id, ref.paragraph + 1, key=user_id)
+        before = await run(paragraph, article_id, number - 1, key=user_id)
+        after = await run(paragraph, article_id, number + 1, key=user_id)
         chunks = split_html(
-            render_context(ref, before.text if before else None, after.text if after else None)
+            render_context(
+                citation, before.text if before else None, after.text if after else None
+            )
         )
         message = query.message
         sent: list[Message] = []
