@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,8 +19,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from bot.metrics import percentile  # noqa: E402
 from fake_bot_api import BotProcess, FakeBotApi, private_chat, user, write_bot_config  # noqa: E402
 
 # Questions about the bundled sample articles (examples/articles); a few have no answer there.
@@ -47,13 +48,6 @@ QUESTIONS = (
     "What is the capital of Australia?",
     "How do I bake sourdough bread?",
 )
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    return statistics.quantiles(ordered, n=100, method="inclusive")[round(fraction * 100) - 1]
 
 
 def build_sample_index(folder: Path) -> Path:
@@ -118,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'measure':<40} {'p50':>8} {'p95':>8} {'max':>8}")
     for name, values in (("update received -> sendMessage (s)", received),
                          ("update queued -> sendMessage (s)", end_to_end)):
-        p50, p95 = _percentile(values, 0.5), _percentile(values, 0.95)
+        p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
         print(f"{name:<40} {p50:>8.3f} {p95:>8.3f} {max(values):>8.3f}")
     print(f"{'start until polling (s)':<40} {startup:>8.1f}")
     print(f"{'bot RSS now / peak (MB)':<40} {rss:>8.0f} {peak:>8.0f}")

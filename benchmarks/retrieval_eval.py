@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.evaluation import recall_at  # noqa: E402
+from bot.metrics import percentile  # noqa: E402
 from index import Embedder, IndexSettings, KnowledgeBaseSettings, build_index  # noqa: E402
 from index.search import HybridSearcher  # noqa: E402
 from index.settings import SearchSettings  # noqa: E402
@@ -107,9 +108,8 @@ def main() -> None:
             metrics = recall_at([[unit[p] for p in r] for r in rankings], gold)
             print(f"{name:10s} " + " ".join(f"{metrics[m]:7.4f}" for m in
                                             ("R@1", "R@5", "R@10", "MRR@10")))
-        ordered = sorted(times)
         print(f"hybrid search per query: median {statistics.median(times):.1f} ms, "
-              f"p95 {ordered[int(0.95 * (len(ordered) - 1))]:.1f} ms "
+              f"p95 {percentile(times, 0.95):.1f} ms "
               f"(+ query embedding {embed_ms:.1f} ms, batched)")
         generation.close()
 

@@ -42,7 +42,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -206,9 +205,9 @@ def _memory() -> dict[str, int]:
 
 
 def _ms(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p95 = statistics.quantiles(ordered, n=100, method="inclusive")[94] if len(ordered) > 1 else ordered[0]
-    return statistics.median(ordered) * 1000, p95 * 1000
+    from bot.metrics import percentile
+
+    return percentile(samples, 0.5) * 1000, percentile(samples, 0.95) * 1000
 
 
 def serve(root: Path, questions_file: Path, out: Path, backend: str, rerank_model: str) -> None:

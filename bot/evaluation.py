@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from bot.metrics import percentile
 from bot.models import Answer, Conversation
 from index import Hit
 
@@ -117,14 +117,6 @@ def _question(record: dict[str, Any]) -> EvalQuestion:
 def load_questions(path: Path, limit: int = 0) -> list[EvalQuestion]:
     """Questions of a JSON Lines file: question, article_id, paragraph_index, answers."""
     return read_records(path, _question, "question", limit)
-
-
-def percentile(values: Sequence[float], share: float) -> float:
-    """The ``share`` quantile of ``values`` (nearest rank; 0 when empty)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
 
 
 def _units(hits: Sequence[Hit]) -> list[tuple[str, int]]:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.evaluation import EvalFormatError, percentile, read_records
+from bot.evaluation import EvalFormatError, read_records
+from bot.metrics import percentile
 from bot.models import Answer, Conversation
 
 if TYPE_CHECKING:

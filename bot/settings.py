@@ -66,6 +66,8 @@ class TelegramSettings:
     admin_users: tuple[int, ...] = ()
     questions_per_minute: int = 10
     thread_ttl_hours: float = 72.0
+    # /stats counts every question ever asked, but keeps each one's latency only this long.
+    stats_retention_days: float = 30.0
     state_path: str = "citebot-bot.sqlite"
     # How often a running bot checks for a newly built index generation (and drops old threads).
     refresh_seconds: float = 30.0

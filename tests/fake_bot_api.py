@@ -29,6 +29,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.metrics import percentile
+
 # Parameters that are plain strings even when they look like JSON ("123", "true").
 _STRING_PARAMS = {
     "text", "parse_mode", "action", "callback_query_id", "url", "secret_token", "caption",
@@ -806,12 +808,8 @@ class FloodReport:
 
     def percentile(self, fraction: float, users: set[int] | None = None) -> float:
         """A reply latency quantile (seconds from sending to the answer), of ``users`` or all."""
-        values = sorted(
-            v for u, vs in self.latencies.items() if users is None or u in users for v in vs
-        )
-        if not values:
-            return 0.0
-        return values[min(len(values) - 1, round(fraction * (len(values) - 1)))]
+        values = [v for u, vs in self.latencies.items() if users is None or u in users for v in vs]
+        return percentile(values, fraction)
 
 
 def flood(

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.telegram.threads import ThreadStore
+from bot.telegram.state.store import StateStore
 from fake_bot_api import (
     LIMIT_NOTICE,
     BotProcess,
@@ -96,8 +96,8 @@ def test_a_crash_neither_loses_nor_repeats_an_answer_and_threads_survive(
                     reply_to=sent(api, first_answer))
     assert "1945" in first_quote(follow)  # the thread survived the crash
     assert len(replies(api, pending)) == 1  # answered after the restart, once
-    state = ThreadStore(bot.config.parent / "state" / "bot.sqlite", ttl_hours=1)
-    bobs = state.current_thread(bob["id"], 0)
+    state = StateStore(bot.config.parent / "state" / "bot.sqlite", ttl_hours=1)
+    bobs = state.threads.current_thread(bob["id"], 0)
     state.close()
     assert bobs is not None and len(bobs.conversation.turns) == 1  # his question counted once
     assert len(replies(api, first)) == 1

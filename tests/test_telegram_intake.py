@@ -13,7 +13,9 @@ from telegram import Update
 
 from bot.telegram.fair import FairPool
 from bot.telegram.intake import JournaledQueue, JournalingProcessor, replay_unfinished
-from bot.telegram.threads import UPDATE_MEMORY_SECONDS, AsyncThreadStore, ThreadStore
+from bot.telegram.state.bot_state import BotState
+from bot.telegram.state.journal import UPDATE_MEMORY_SECONDS
+from bot.telegram.state.store import StateStore
 from fake_bot_api import private_chat, user
 
 
@@ -37,13 +39,13 @@ def _update(update_id: int, text: str = "When was it found?") -> Update:
 
 def test_an_update_is_claimed_once_and_survives_reopening_until_handled(tmp_path: Path) -> None:
     path = tmp_path / "bot.sqlite"
-    store = ThreadStore(path, ttl_hours=1)
+    store = StateStore(path, ttl_hours=1)
     assert store.claim_update(5, '{"update_id": 5}')
     assert store.claim_update(6, '{"update_id": 6}')
     assert not store.claim_update(5, '{"update_id": 5}')  # a redelivery
     store.finish_update(6)
     store.close()
-    store = ThreadStore(path, ttl_hours=1)  # the bot restarted
+    store = StateStore(path, ttl_hours=1)  # the bot restarted
     assert not store.claim_update(6, "{}")  # handled before the restart: never again
     assert store.unfinished_updates(1) == ([(5, '{"update_id": 5}')], [])
     # Its retry killed the bot too: the next restart gives up on it.
@@ -54,7 +56,7 @@ def test_an_update_is_claimed_once_and_survives_reopening_until_handled(tmp_path
 
 def test_update_ids_are_forgotten_long_after_telegram_has(tmp_path: Path) -> None:
     clock = Clock()
-    store = ThreadStore(tmp_path / "bot.sqlite", ttl_hours=1, clock=clock)
+    store = StateStore(tmp_path / "bot.sqlite", ttl_hours=1, clock=clock)
     store.claim_update(5, "{}")
     store.finish_update(5)
     clock.now += UPDATE_MEMORY_SECONDS - 60
@@ -68,7 +70,7 @@ def test_update_ids_are_forgotten_long_after_telegram_has(tmp_path: Path) -> Non
 
 def test_queue_skips_redeliveries_and_replays_what_a_crash_left(tmp_path: Path) -> None:
     async def first_run() -> list[int]:
-        store = AsyncThreadStore(tmp_path / "bot.sqlite", ttl_hours=1)
+        store = BotState(tmp_path / "bot.sqlite", ttl_hours=1, stats_retention_days=30)
         queue = JournaledQueue(store, max_in_flight=10)
         processor = JournalingProcessor(queue)
         for update_id in (1, 2, 1):
@@ -86,7 +88,7 @@ def test_queue_skips_redeliveries_and_replays_what_a_crash_left(tmp_path: Path) 
     assert asyncio.run(first_run()) == [1, 2]
 
     async def restart() -> list[int]:
-        store = AsyncThreadStore(tmp_path / "bot.sqlite", ttl_hours=1)
+        store = BotState(tmp_path / "bot.sqlite", ttl_hours=1, stats_retention_days=30)
         queue = JournaledQueue(store, max_in_flight=10)
         assert await replay_unfinished(queue, store, None) == 1  # type: ignore[arg-type]
         await queue.put(_update(1))  # Telegram delivers both again
@@ -100,7 +102,7 @@ def test_queue_skips_redeliveries_and_replays_what_a_crash_left(tmp_path: Path) 
 
 def test_queue_stops_taking_updates_while_too_many_are_in_flight(tmp_path: Path) -> None:
     async def main() -> None:
-        store = AsyncThreadStore(tmp_path / "bot.sqlite", ttl_hours=1)
+        store = BotState(tmp_path / "bot.sqlite", ttl_hours=1, stats_retention_days=30)
         queue = JournaledQueue(store, max_in_flight=2)
         processor = JournalingProcessor(queue)
         await queue.put(_update(1))

@@ -24,9 +24,10 @@ from bot.telegram.addressing import (
 from bot.telegram.limits import QuestionLimiter
 from bot.telegram.logs import REDACTED, RedactingStream, TokenRedactingFilter
 from bot.telegram.messaging import not_modified, stale_button, undeliverable
-from bot.telegram.threads import (
-    ThreadStore,
-    _refs_from_json,
+from bot.telegram.state.answers import citations_from_json
+from bot.telegram.state.store import Delivered, StateStore
+from bot.telegram.state.threads import (
+    Asked,
     conversation_from_json,
     conversation_to_json,
 )
@@ -51,7 +52,7 @@ def _conversation(*questions: str) -> Conversation:
     )
 
 
-REF = Citation(
+CITATION = Citation(
     n=1,
     ref=ParagraphRef(8, "art", 3, "Paragraph text.", "Intro", "Title", "https://x.org",
                      "2024-01-01"),
@@ -60,12 +61,20 @@ REF = Citation(
 )
 
 
-def _record(store: ThreadStore, chat: int, message_id: int, conversation: Conversation,
-            thread_id: int | None = None, private: bool = False) -> tuple[int, int]:
-    return store.record_answer(
-        chat_id=chat, topic_id=0, thread_id=thread_id, conversation=conversation,
-        question_message_id=message_id, refs=(REF,), cited=1, make_current=private,
-    )
+def _asked(chat: int, message_id: int, private: bool = False, reply_to: int | None = None) -> Asked:
+    return Asked(chat, 0, message_id, reply_to, private)
+
+
+def _record(store: StateStore, chat: int, message_id: int, conversation: Conversation,
+            thread_id: int | None = None, private: bool = False,
+            sent: tuple[int, ...] = ()) -> tuple[int, int]:
+    asked = _asked(chat, message_id, private)
+    answer_id = store.claim(asked).answer_id
+    thread_id = store.record(Delivered(
+        asked=asked, thread_id=thread_id, conversation=conversation, answer_id=answer_id,
+        citations=(CITATION,), cited=1, sent_message_ids=sent, seconds=0.5, abstained=False,
+    ))
+    return thread_id, answer_id
 
 
 def test_conversation_json_round_trip_keeps_every_field() -> None:
@@ -76,7 +85,7 @@ def test_conversation_json_round_trip_keeps_every_field() -> None:
 def test_sources_stored_before_citations_still_read() -> None:
     old = ('[{"n": 1, "article_id": "art", "paragraph": 3, "title": "Title", "text": "Paragraph'
            ' text.", "url": "https://x.org", "date": "2024-01-01", "quotes": [[0, 9]]}]')
-    (source,) = _refs_from_json(old)
+    (source,) = citations_from_json(old)
     assert (source.n, source.quotes, source.ref.label) == (1, ((0, 9),), "¶4")
     assert source.ref == ParagraphRef(-1, "art", 3, "Paragraph text.", None, "Title",
                                       "https://x.org", "2024-01-01")
@@ -84,52 +93,67 @@ def test_sources_stored_before_citations_still_read() -> None:
 
 def test_threads_follow_message_ids_and_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "state" / "bot.sqlite"
-    store = ThreadStore(path, ttl_hours=1)
-    thread_a, answer_a = _record(store, -5, 10, _conversation("a1"))
-    store.link_messages(-5, thread_a, [11, 12])
+    store = StateStore(path, ttl_hours=1)
+    thread_a, answer_a = _record(store, -5, 10, _conversation("a1"), sent=(11,))
+    store.link_messages(-5, thread_a, [12])
     thread_b, _ = _record(store, -5, 20, _conversation("b1"))
     assert thread_a != thread_b
     store.close()
 
-    store = ThreadStore(path, ttl_hours=1)
+    store = StateStore(path, ttl_hours=1)
+    threads = store.threads
     for message_id in (10, 11, 12):
-        found = store.thread_of_message(-5, message_id)
+        found = threads.thread_of_message(-5, message_id)
         assert found is not None and found.thread_id == thread_a
         assert found.conversation == _conversation("a1")
-    assert store.thread_of_message(-5, 20).thread_id == thread_b  # type: ignore[union-attr]
-    assert store.thread_of_message(-6, 10) is None  # message ids are per chat
+    assert threads.thread_of_message(-5, 20).thread_id == thread_b  # type: ignore[union-attr]
+    assert threads.thread_of_message(-6, 10) is None  # message ids are per chat
     stored = store.answer(answer_a)
-    assert stored is not None and stored.refs == (REF,) and stored.chat_id == -5
+    assert stored is not None and stored.citations == (CITATION,) and stored.chat_id == -5
+    # A reply into a thread continues it; the question's own turn is known to be recorded.
+    claim = store.claim(_asked(-5, 10, reply_to=11))
+    assert claim.thread is not None and claim.thread.thread_id == thread_a and claim.recorded
+    claim = store.claim(_asked(-5, 30, reply_to=11))
+    assert claim.thread is not None and not claim.recorded
+    assert store.claim(_asked(-5, 31)).thread is None  # groups have no current thread
 
 
 def test_follow_up_updates_the_thread_and_private_chats_have_a_current_one(tmp_path: Path) -> None:
-    store = ThreadStore(tmp_path / "s.sqlite", ttl_hours=1)
+    store = StateStore(tmp_path / "s.sqlite", ttl_hours=1)
     thread, _ = _record(store, 7, 1, _conversation("q1"), private=True)
     _record(store, 7, 3, _conversation("q1", "q2"), thread_id=thread, private=True)
-    current = store.current_thread(7, 0)
+    current = store.claim(_asked(7, 5, private=True)).thread
     assert current is not None and current.thread_id == thread
     assert [t.question for t in current.conversation.turns] == ["q1", "q2"]
     assert store.forget_current(7, 0)
-    assert store.current_thread(7, 0) is None
-    assert store.thread_of_message(7, 3) is not None  # replies still reach the old thread
+    assert store.claim(_asked(7, 6, private=True)).thread is None
+    assert store.threads.thread_of_message(7, 3) is not None  # replies still reach the old thread
 
 
 def test_threads_and_answers_expire(tmp_path: Path) -> None:
     clock = Clock()
-    store = ThreadStore(tmp_path / "s.sqlite", ttl_hours=2, clock=clock)
+    store = StateStore(tmp_path / "s.sqlite", ttl_hours=2, clock=clock)
     thread, answer = _record(store, 7, 1, _conversation("q"), private=True)
     clock.now += 3600
-    assert store.thread_of_message(7, 1) is not None
+    assert store.threads.thread_of_message(7, 1) is not None
     clock.now += 2 * 3600
-    assert store.thread_of_message(7, 1) is None
-    assert store.current_thread(7, 0) is None
+    assert store.threads.thread_of_message(7, 1) is None
+    assert store.threads.current_thread(7, 0) is None
     assert store.answer(answer) is None
     assert store.purge() == 1
-    assert store.thread(thread) is None
+    assert store.threads.thread(thread) is None
+
+
+def test_a_reserved_answer_shows_nothing_until_it_is_recorded(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.sqlite", ttl_hours=1)
+    first, second = store.claim(_asked(7, 1)), store.claim(_asked(7, 1))
+    assert first.answer_id != second.answer_id
+    reserved = store.answer(first.answer_id)
+    assert reserved is not None and reserved.citations == () and reserved.cited == 0
 
 
 def test_more_is_shown_once(tmp_path: Path) -> None:
-    store = ThreadStore(tmp_path / "s.sqlite", ttl_hours=1)
+    store = StateStore(tmp_path / "s.sqlite", ttl_hours=1)
     _, answer = _record(store, 7, 1, _conversation("q"))
     assert store.mark_more_shown(answer)
     assert not store.mark_more_shown(answer)
@@ -137,14 +161,45 @@ def test_more_is_shown_once(tmp_path: Path) -> None:
 
 
 def test_question_stats(tmp_path: Path) -> None:
-    store = ThreadStore(tmp_path / "s.sqlite", ttl_hours=1)
+    clock = Clock()
+    store = StateStore(tmp_path / "s.sqlite", ttl_hours=1, clock=clock)
     assert store.question_stats().questions == 0
     for i in range(1, 101):
-        store.log_question(i / 100, abstained=i % 4 == 0)
+        _record_stat(store, clock, i / 100, abstained=i % 4 == 0)
     stats = store.question_stats()
-    assert (stats.questions, stats.abstentions) == (100, 25)
+    assert (stats.questions, stats.abstentions, stats.since) == (100, 25, 1_000_001.0)
     assert stats.p50_seconds == pytest.approx(0.505, abs=0.01)
     assert stats.p95_seconds == pytest.approx(0.95, abs=0.011)
+
+
+def test_stats_keep_latencies_for_the_retention_window_and_counts_for_ever(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    store = StateStore(tmp_path / "s.sqlite", ttl_hours=1, stats_retention_days=2, clock=clock)
+    first = clock.now + 1
+    for seconds in (9.0, 9.0, 9.0):  # slow, and abstained, long ago
+        _record_stat(store, clock, seconds, abstained=True)
+    clock.now += 3 * 86400
+    for seconds in (1.0, 2.0, 3.0):
+        _record_stat(store, clock, seconds, abstained=False)
+    stats = store.question_stats()
+    # The old rows are out of the window before they are even purged.
+    assert (stats.questions, stats.abstentions, stats.since) == (6, 3, first)
+    assert (stats.p50_seconds, stats.p95_seconds) == (2.0, pytest.approx(2.9))
+    store.purge()
+    assert store.question_stats() == stats
+    kept = store._db.execute("SELECT COUNT(*) FROM questions").fetchone()[0]  # noqa: SLF001
+    assert kept == 3  # the table does not grow for ever
+    clock.now += 3 * 86400
+    store.purge()
+    empty_window = store.question_stats()
+    assert (empty_window.questions, empty_window.p50_seconds) == (6, 0.0)
+
+
+def _record_stat(store: StateStore, clock: Clock, seconds: float, abstained: bool) -> None:
+    clock.now += 1
+    store.stats.log(seconds, abstained, clock.now)
 
 
 def test_rate_limit_is_per_user_and_slides() -> None:

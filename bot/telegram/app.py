@@ -20,7 +20,7 @@ from bot.telegram.fair import FairPool
 from bot.telegram.handlers import register
 from bot.telegram.intake import JournaledQueue, JournalingProcessor, replay_unfinished
 from bot.telegram.services import AnsweringEngine, Services
-from bot.telegram.threads import AsyncThreadStore
+from bot.telegram.state.bot_state import BotState
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ class ServeError(Exception):
 def build_application(settings: Settings, engine: AnsweringEngine, token: str) -> Application:
     """The bot's Application: handlers registered, commands set and index reloads on start."""
     t = settings.telegram
-    store = AsyncThreadStore(t.state_path, t.thread_ttl_hours)
-    queue = JournaledQueue(store, MAX_IN_FLIGHT)
+    state = BotState(t.state_path, t.thread_ttl_hours, t.stats_retention_days)
+    queue = JournaledQueue(state, MAX_IN_FLIGHT)
     timeout = t.request_timeout_seconds
     builder = (
         ApplicationBuilder()
@@ -80,7 +80,7 @@ def build_application(settings: Settings, engine: AnsweringEngine, token: str) -
     services = Services(
         settings=settings,
         engine=engine,
-        store=store,
+        state=state,
         pool=FairPool(ENGINE_WORKERS),
     )
     application.bot_data["citebot"] = services
@@ -100,12 +100,11 @@ def _services(application: Application) -> Services:
 async def _post_init(application: Application) -> None:
     services = _services(application)
     settings = services.settings
-    store = services.store
     # Before any update arrives: update ids older than Telegram's memory must not block new ones.
-    await store.call(store.sync.purge)
+    await services.state.purge()
     queue = application.update_queue
     if isinstance(queue, JournaledQueue):
-        task = asyncio.create_task(replay_unfinished(queue, store, application.bot))
+        task = asyncio.create_task(replay_unfinished(queue, services.state, application.bot))
         services.background.add(task)
         task.add_done_callback(services.background.discard)
     try:
@@ -124,7 +123,6 @@ async def _post_init(application: Application) -> None:
 async def _keep_fresh(application: Application) -> None:
     """Switch to a newly built index generation and drop expired threads, periodically."""
     services = _services(application)
-    store = services.store
     interval = max(services.settings.telegram.refresh_seconds, MIN_REFRESH_SECONDS)
     while True:
         await asyncio.sleep(interval)
@@ -132,7 +130,7 @@ async def _keep_fresh(application: Application) -> None:
             # The engine swaps generations atomically, so questions in flight are never dropped.
             if await services.run(services.engine.refresh):
                 log.info("switched to a newly built index")
-            await store.call(store.sync.purge)
+            await services.state.purge()
         except Exception:
             log.exception("index refresh failed; still serving the previous one")
 
@@ -145,7 +143,7 @@ async def _post_shutdown(application: Application) -> None:
             await task
     services = _services(application)
     services.pool.shutdown()
-    services.store.close()
+    services.state.close()
 
 
 def check_bot_api(t: TelegramSettings, token: str) -> str:

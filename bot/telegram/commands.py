@@ -41,7 +41,7 @@ class Commands:
 
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._store = services.store
+        self._state = services.state
         self._admins = frozenset(services.settings.telegram.admin_users)
 
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -67,7 +67,7 @@ class Commands:
                 "In groups every question starts afresh unless it replies to one of my answers.",
             )
             return
-        await self._store.call(self._store.sync.forget_current, message.chat_id, topic_of(message))
+        await self._state.forget_current(message.chat_id, topic_of(message))
         await reply_html(
             context.bot, message, "Done: your next question starts a new conversation."
         )
@@ -108,7 +108,7 @@ class Commands:
         if message.from_user is None or message.from_user.id not in self._admins:
             await reply_html(context.bot, message, "Only the bot's admins can see /stats.")
             return
-        s = await self._store.call(self._store.sync.question_stats)
+        s = await self._state.question_stats()
         share = f"{100.0 * s.abstentions / s.questions:.0f}%" if s.questions else "0%"
         since = ""
         if s.since is not None:

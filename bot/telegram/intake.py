@@ -23,7 +23,7 @@ from typing import Any
 from telegram import Bot, Update
 from telegram.ext import BaseUpdateProcessor
 
-from bot.telegram.threads import AsyncThreadStore
+from bot.telegram.state.bot_state import BotState
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,9 @@ class JournaledQueue(asyncio.Queue[object]):
     """The Application's and Updater's update queue: journals updates, skips redeliveries and
     makes the update source wait while ``max_in_flight`` updates are being handled."""
 
-    def __init__(self, store: AsyncThreadStore, max_in_flight: int) -> None:
+    def __init__(self, state: BotState, max_in_flight: int) -> None:
         super().__init__()
-        self._store = store
+        self._state = state
         self._slots = asyncio.Semaphore(max_in_flight)
         self.max_in_flight = max_in_flight
 
@@ -46,8 +46,7 @@ class JournaledQueue(asyncio.Queue[object]):
         if not isinstance(item, Update):
             await super().put(item)
             return
-        store = self._store
-        if not await store.call(store.sync.claim_update, item.update_id, item.to_json()):
+        if not await self._state.claim_update(item.update_id, item.to_json()):
             log.info("update %s delivered again; it was handled already", item.update_id)
             return
         await self._slots.acquire()
@@ -62,7 +61,7 @@ class JournaledQueue(asyncio.Queue[object]):
         """Free the update's slot; journal it as handled when it was."""
         self._slots.release()
         if handled:
-            await self._store.call(self._store.sync.finish_update, update.update_id)
+            await self._state.finish_update(update.update_id)
 
 
 class JournalingProcessor(BaseUpdateProcessor):
@@ -92,9 +91,9 @@ class JournalingProcessor(BaseUpdateProcessor):
         """Nothing to free."""
 
 
-async def replay_unfinished(queue: JournaledQueue, store: AsyncThreadStore, bot: Bot) -> int:
+async def replay_unfinished(queue: JournaledQueue, state: BotState, bot: Bot) -> int:
     """Queue the updates received but not handled before the bot stopped; returns how many."""
-    retry, given_up = await store.call(store.sync.unfinished_updates, REPLAY_ATTEMPTS)
+    retry, given_up = await state.unfinished_updates(REPLAY_ATTEMPTS)
     for update_id in given_up:
         log.warning("update %s failed again after a restart; giving up on it", update_id)
     for update_id, payload in retry:

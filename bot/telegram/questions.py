@@ -8,6 +8,8 @@ import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Hashable
+from dataclasses import dataclass
+from typing import Any
 
 from telegram import Message, Update
 from telegram.constants import ChatType
@@ -26,19 +28,44 @@ from bot.telegram.html_render import numbered_sources, render_answer
 from bot.telegram.limits import QuestionLimiter
 from bot.telegram.messaging import BUSY_QUESTIONS, Typing, reply_html, send_html, topic_of
 from bot.telegram.services import Services
-from bot.telegram.threads import StoredThread
+from bot.telegram.state.store import Claim, Delivered
+from bot.telegram.state.threads import Asked
 
 log = logging.getLogger(__name__)
 
 ASK_HOW = "Ask me a question, e.g. <code>/ask When was the Rosetta Stone found?</code>"
 
 
+@dataclass(frozen=True)
+class _Question:
+    """A question being answered: its message and text, where it was asked, and since when."""
+
+    message: Message
+    text: str
+    asked: Asked
+    started: float
+
+
+def _question(message: Message, text: str, started: float) -> _Question:
+    target = real_reply_target(message)
+    asked = Asked(
+        chat_id=message.chat_id,
+        topic_id=topic_of(message),
+        message_id=message.message_id,
+        reply_to=target.message_id if target is not None else None,
+        private=message.chat.type == ChatType.PRIVATE,
+    )
+    return _Question(message, text, asked, started)
+
+
 class KeyedLocks:
-    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+    """One asyncio lock per key, dropped when nobody holds or waits for it, and a note its
+    holder may leave for the next holder (kept as long as the lock)."""
 
     def __init__(self) -> None:
         self._locks: dict[Hashable, asyncio.Lock] = {}
         self._users: Counter[Hashable] = Counter()
+        self._notes: dict[Hashable, Any] = {}
 
     @contextlib.asynccontextmanager
     async def hold(self, key: Hashable) -> AsyncIterator[None]:
@@ -53,6 +80,15 @@ class KeyedLocks:
             if not self._users[key]:
                 del self._users[key]
                 del self._locks[key]
+                self._notes.pop(key, None)
+
+    def note(self, key: Hashable, value: Any) -> None:
+        """Leave ``value`` for the next holder of ``key``'s lock (call while holding it)."""
+        self._notes[key] = value
+
+    def noted(self, key: Hashable) -> Any:
+        """What an earlier holder of ``key``'s lock left, if anyone is still waiting for it."""
+        return self._notes.get(key)
 
 
 class QuestionHandlers:
@@ -60,7 +96,7 @@ class QuestionHandlers:
 
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._store = services.store
+        self._state = services.state
         self._limiter = QuestionLimiter(services.settings.telegram.questions_per_minute)
         self._locks = KeyedLocks()
         self._answering = 0  # questions past the rate limit, not yet answered
@@ -91,20 +127,6 @@ class QuestionHandlers:
                 question = target.text.strip()
         await self._answer(context, message, question)
 
-    async def _thread_for(self, message: Message) -> StoredThread | None:
-        """The thread a question continues: the one it replies into, else (private) the chat's."""
-        store = self._store
-        target = real_reply_target(message)
-        if target is not None:
-            thread = await store.call(
-                store.sync.thread_of_message, message.chat_id, target.message_id
-            )
-            if thread is not None and thread.topic_id == topic_of(message):
-                return thread
-        if message.chat.type == ChatType.PRIVATE:
-            return await store.call(store.sync.current_thread, message.chat_id, topic_of(message))
-        return None
-
     async def _answer(
         self, context: ContextTypes.DEFAULT_TYPE, message: Message, question: str
     ) -> None:
@@ -124,95 +146,90 @@ class QuestionHandlers:
             return
         self._answering += 1
         try:
-            reply = await self._answer_in_order(context, message, question)
+            await self._answer_in_order(context, _question(message, question, started))
         finally:
             self._answering -= 1
-        answer = reply.answer
-        seconds = time.perf_counter() - started
-        await self._store.call(self._store.sync.log_question, seconds, answer.abstained)
-        log.info(
-            "answered chat=%s abstained=%s citations=%d in %.2fs",
-            message.chat_id, answer.abstained, len(answer.citations), seconds,
-        )
 
     async def _answer_in_order(
-        self, context: ContextTypes.DEFAULT_TYPE, message: Message, question: str
-    ) -> Reply:
+        self, context: ContextTypes.DEFAULT_TYPE, question: _Question
+    ) -> None:
         """Questions of one thread are answered in order, so each sees the turn before it."""
-        if message.chat.type == ChatType.PRIVATE:
+        message = question.message
+        if question.asked.private:
             async with self._locks.hold(("chat", message.chat_id)):
-                thread = await self._thread_for(message)
-                return await self._answer_in_thread(context, message, question, thread)
-        thread = await self._thread_for(message)
-        if thread is None:
-            return await self._answer_in_thread(context, message, question, None)
-        async with self._locks.hold(("thread", thread.thread_id)):
-            # Re-read: a question answered while this one waited changed the conversation.
-            latest = await self._store.call(self._store.sync.thread, thread.thread_id)
-            return await self._answer_in_thread(context, message, question, latest or thread)
+                claim = await self._state.claim(question.asked)
+                conversation = claim.thread.conversation if claim.thread else Conversation()
+                await self._answer_in_thread(context, question, claim, conversation)
+            return
+        claim = await self._state.claim(question.asked)
+        if claim.thread is None:
+            await self._answer_in_thread(context, question, claim, Conversation())
+            return
+        key = ("thread", claim.thread.thread_id)
+        async with self._locks.hold(key):
+            # A question answered while this one waited changed the conversation.
+            noted = self._locks.noted(key)
+            conversation = claim.thread.conversation if noted is None else noted
+            reply = await self._answer_in_thread(context, question, claim, conversation)
+            self._locks.note(key, reply.conversation)
 
     async def _answer_in_thread(
         self,
         context: ContextTypes.DEFAULT_TYPE,
-        message: Message,
-        question: str,
-        thread: StoredThread | None,
+        question: _Question,
+        claim: Claim,
+        conversation: Conversation,
     ) -> Reply:
-        """Ask the engine with the thread's history, remember the turn and send the answer."""
-        conversation = thread.conversation if thread else Conversation()
-        if thread is not None and await self._answered_before(message, question, thread):
-            # Handled again after a crash that came between remembering the turn and sending
-            # the answer: the turn is this question's own, not history to follow up on.
-            conversation = Conversation(turns=conversation.turns[:-1])
+        """Ask the engine with the thread's history, send the answer and record the turn."""
+        message, text = question.message, question.text
+        turns = conversation.turns
+        if claim.recorded and turns and turns[-1].question == text:
+            # Handled again after a crash that came after the turn was recorded: the turn is
+            # this question's own, not history to follow up on.
+            conversation = Conversation(turns=turns[:-1])
         async with self._typing.shown(context.bot, message.chat_id, topic_of(message)):
             reply = await self._services.run(
-                self._services.engine.ask, question, conversation, key=asker(message)
+                self._services.engine.ask, text, conversation, key=asker(message)
             )
-        await self._deliver(context, message, thread, reply)
+        await self._deliver(context, question, claim, reply)
         return reply
-
-    async def _answered_before(self, message: Message, question: str, thread: StoredThread) -> bool:
-        """Whether the thread's last turn is this very message's (already remembered)."""
-        turns = thread.conversation.turns
-        if not turns or turns[-1].question != question:
-            return False
-        store = self._store
-        linked = await store.call(store.sync.thread_of_message, message.chat_id, message.message_id)
-        return linked is not None and linked.thread_id == thread.thread_id
 
     async def _deliver(
         self,
         context: ContextTypes.DEFAULT_TYPE,
-        message: Message,
-        thread: StoredThread | None,
+        question: _Question,
+        claim: Claim,
         reply: Reply,
     ) -> None:
-        """Remember the turn and the answer's sources, then send the answer."""
-        private = message.chat.type == ChatType.PRIVATE
-        answer = reply.answer
-        refs = numbered_sources(answer)
-        store = self._store
-        thread_id, answer_id = await store.call(
-            store.sync.record_answer,
-            chat_id=message.chat_id,
-            topic_id=topic_of(message),
-            thread_id=thread.thread_id if thread else None,
-            conversation=reply.conversation,
-            question_message_id=message.message_id,
-            refs=refs,
-            cited=len(answer.citations),
-            make_current=private,
-        )
-        numbers = [] if answer.abstained else [r.n for r in refs[: len(answer.citations)]]
-        keyboard = buttons.answer_keyboard(answer_id, numbers, has_more=bool(answer.more))
+        """Send the answer, then record the turn, the answer's sources and its messages."""
+        message, answer = question.message, reply.answer
+        citations = numbered_sources(answer)
+        numbers = [] if answer.abstained else [c.n for c in citations[: len(answer.citations)]]
+        keyboard = buttons.answer_keyboard(claim.answer_id, numbers, has_more=bool(answer.more))
         sent = await send_html(
             context.bot,
             message.chat_id,
-            render_answer(answer, refs),
+            render_answer(answer, citations),
             reply_to=message.message_id,
             topic_id=topic_of(message),
             keyboard=keyboard,
         )
-        ids = [m.message_id for m in sent]
-        await store.call(store.sync.link_messages, message.chat_id, thread_id, ids)
+        seconds = time.perf_counter() - question.started
+        await self._state.record(
+            Delivered(
+                asked=question.asked,
+                thread_id=claim.thread.thread_id if claim.thread else None,
+                conversation=reply.conversation,
+                answer_id=claim.answer_id,
+                citations=citations,
+                cited=len(answer.citations),
+                sent_message_ids=tuple(m.message_id for m in sent),
+                seconds=seconds,
+                abstained=answer.abstained,
+            )
+        )
+        log.info(
+            "answered chat=%s abstained=%s citations=%d in %.2fs",
+            message.chat_id, answer.abstained, len(answer.citations), seconds,
+        )
 

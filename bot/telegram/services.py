@@ -1,4 +1,4 @@
-"""What the handlers share: settings, the engine and its fair worker pool, the thread store."""
+"""What the handlers share: settings, the engine and its fair worker pool, the bot's state."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar
 from bot.models import Conversation, Reply
 from bot.settings import Settings
 from bot.telegram.fair import FairPool
-from bot.telegram.threads import AsyncThreadStore
+from bot.telegram.state.bot_state import BotState
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ class Services:
 
     settings: Settings
     engine: AnsweringEngine
-    store: AsyncThreadStore
+    state: BotState
     pool: FairPool
     # Fire-and-forget tasks (typing indicators, replays after a restart), referenced until done
     # so they are not collected.

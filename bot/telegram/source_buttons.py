@@ -27,7 +27,7 @@ class SourceButtons:
 
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._store = services.store
+        self._state = services.state
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Source, Context and More buttons: only ever show what an answer in this chat cited."""
@@ -36,51 +36,50 @@ class SourceButtons:
             return
         press = buttons.decode(query.data)
         message = query.message
-        store = self._store
-        stored = await store.call(store.sync.answer, press.answer_id) if press else None
+        state = self._state
+        stored = await state.answer(press.answer_id) if press else None
         if (
             press is None
             or message is None
             or stored is None
             or stored.chat_id != message.chat.id
-            or press.index >= len(stored.refs)
+            or press.index >= len(stored.citations)
         ):
             await query.answer(EXPIRED)
             return
         topic_id = topic_of(message) if isinstance(message, Message) else 0
         if press.kind == buttons.SOURCE:
-            ref = stored.refs[press.index]
             sent = await send_html(
                 context.bot,
                 message.chat.id,
-                render_paragraph(ref),
+                render_paragraph(stored.citations[press.index]),
                 reply_to=message.message_id,
                 topic_id=topic_id,
                 keyboard=buttons.context_keyboard(stored.answer_id, press.index),
             )
         elif press.kind == buttons.CONTEXT:
             sent = await self._show_context(
-                context, query, stored.refs[press.index], topic_id, query.from_user.id
+                context, query, stored.citations[press.index], topic_id, query.from_user.id
             )
             if sent is None:
                 await query.answer(GONE)
                 return
         else:
-            if not await store.call(store.sync.mark_more_shown, stored.answer_id):
+            if not await state.mark_more_shown(stored.answer_id):
                 await query.answer("Already shown above.")
                 return
-            more = stored.refs[stored.cited :]
+            more = stored.citations[stored.cited :]
             sent = await send_html(
                 context.bot,
                 message.chat.id,
                 render_more(more),
                 reply_to=message.message_id,
                 topic_id=topic_id,
-                keyboard=buttons.more_keyboard(stored.answer_id, stored.cited, [r.n for r in more]),
+                keyboard=buttons.more_keyboard(stored.answer_id, stored.cited, [c.n for c in more]),
             )
         await query.answer()
         ids = [m.message_id for m in sent]
-        await store.call(store.sync.link_messages, message.chat.id, stored.thread_id, ids)
+        await state.link_messages(message.chat.id, stored.thread_id, ids)
 
     async def _show_context(
         self,
