@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.settings import RerankSettings
-from index import Hit
+from index import CitebotError, Hit
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
 
-class RerankError(Exception):
+class RerankError(CitebotError):
     """The configured cross-encoder cannot be loaded; the message is one actionable line."""
 
 
