@@ -34,6 +34,11 @@ class Reranker:
         """A reranker for ``settings``, or None when reranking is off (no model configured)."""
         return cls(settings, device) if settings.model.strip() else None
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the cross-encoder has been loaded (it loads on the first rerank)."""
+        return self._model is not None
+
     def model(self) -> CrossEncoder:
         """The cross-encoder, loaded on first use (sentence-transformers is imported lazily)."""
         if self._model is None:

@@ -49,7 +49,7 @@ def hits() -> list[Hit]:
 def test_off_by_default_and_lazy() -> None:
     assert Reranker.from_settings(RerankSettings()) is None
     reranker = Reranker.from_settings(RerankSettings(model="some-model"))
-    assert reranker is not None and reranker._model is None
+    assert reranker is not None and not reranker.loaded
 
 
 def test_rerank_rescores_the_top_k_only(tiny_cross_encoder: str) -> None:
