@@ -7,16 +7,43 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bot.settings import Settings, SettingsError, load_settings
-from index.errors import CitebotIndexError
+from bot.settings import Settings, load_settings
+from index import CitebotError
+
+if TYPE_CHECKING:  # the engine loads numpy, the index and more: only when a command needs it
+    from bot.engine import Engine
 
 # Each command module exposes ``register(subparsers, common)``; the parser it adds carries a
-# ``handler(args, settings) -> int`` default. Modules are imported lazily by name so that
+# ``handler(args, context) -> int`` default. Modules are imported lazily by name so that
 # ``citebot --help`` and light commands never pay for torch.
 COMMAND_MODULES = ("bot.cli_index", "bot.cli_answer", "bot.cli_serve")
 
-Handler = Callable[[argparse.Namespace, Settings], int]
+EngineFactory = Callable[[Settings], "Engine"]
+
+
+def open_engine(settings: Settings) -> Engine:
+    """Open the answering engine over the configured index (the models load on first use)."""
+    from bot.engine import Engine
+
+    return Engine.open(settings)
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """What a command runs with besides its arguments: the settings, and how to open the engine."""
+
+    settings: Settings
+    engine_factory: EngineFactory = open_engine
+
+    def open_engine(self) -> Engine:
+        """The answering engine for these settings."""
+        return self.engine_factory(self.settings)
+
+
+Handler = Callable[[argparse.Namespace, CommandContext], int]
 
 
 def _common_options(default: object = None) -> argparse.ArgumentParser:
@@ -66,8 +93,8 @@ def settings_for(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
+def main(argv: Sequence[str] | None = None, *, engine_factory: EngineFactory = open_engine) -> int:
+    """Run the command line; returns the process exit code (``engine_factory`` is for tests)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -78,11 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    # The one place where a problem the user can fix becomes a line on stderr: commands raise,
+    # none prints its own errors, so every command reports them alike.
     try:
-        return handler(args, settings_for(args))
-    except (SettingsError, CitebotIndexError) as exc:
-        print(f"citebot: {exc}", file=sys.stderr)
-        return 1
+        return handler(args, CommandContext(settings_for(args), engine_factory))
+    except CitebotError as exc:
+        print(f"citebot: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("citebot: interrupted", file=sys.stderr)
         return 130

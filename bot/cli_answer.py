@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.settings import Settings
+from index import CitebotError
 
 if TYPE_CHECKING:
+    from bot.cli import CommandContext
     from bot.engine import Engine
+    from bot.evaluation import Dialog, EvalQuestion
     from bot.natural_eval import NaturalDialog, NaturalQuestion
 
 EVAL_HELP = """\
@@ -90,22 +92,19 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     evaluate.set_defaults(handler=_eval)
 
 
-def _open_engine(settings: Settings) -> Engine:
-    from bot.engine import Engine
+@dataclass(frozen=True)
+class EvalInput:
+    """A question file as read: plain questions, dialogs, or natural records (one of them)."""
 
-    return Engine.open(settings)
-
-
-def _fail(message: str) -> int:
-    print(f"citebot: {message}", file=sys.stderr)
-    return 1
+    questions: Sequence[EvalQuestion] = ()
+    dialogs: Sequence[Dialog] = ()
+    natural: list[NaturalQuestion] | list[NaturalDialog] | None = None
 
 
-def _ask(args: argparse.Namespace, settings: Settings) -> int:
+def _ask(args: argparse.Namespace, context: CommandContext) -> int:
     from bot.render import render_answer, terminal_width
-    from bot.rerank import RerankError
 
-    engine = _open_engine(settings)
+    engine = context.open_engine()
     from_stdin = args.question is None
     # Questions piped in come from a program, which gets one JSON object per line (like chat).
     as_json = args.json or (from_stdin and not sys.stdin.isatty())
@@ -113,80 +112,64 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         (line for line in sys.stdin if line.strip()) if from_stdin else [args.question]
     )
     width = terminal_width(sys.stdout)
-    try:
-        for i, question in enumerate(questions):
-            answer = engine.ask(question).answer
-            if as_json:
-                print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
-            else:
-                if from_stdin:
-                    print(("\n" if i else "") + f"Q: {answer.question}")
-                print(render_answer(answer, width), flush=True)
-    except RerankError as exc:
-        return _fail(str(exc))
+    for i, question in enumerate(questions):
+        answer = engine.ask(question).answer
+        if as_json:
+            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+        else:
+            if from_stdin:
+                print(("\n" if i else "") + f"Q: {answer.question}")
+            print(render_answer(answer, width), flush=True)
     return 0
 
 
-def _chat(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.rerank import RerankError
+def _chat(args: argparse.Namespace, context: CommandContext) -> int:
     from bot.terminal import run_interactive, run_lines
 
-    engine = _open_engine(settings)
+    engine = context.open_engine()
+    if args.json or not sys.stdin.isatty():
+        return run_lines(engine, sys.stdin, sys.stdout, as_json=True)
+    return run_interactive(engine)
+
+
+def _read_eval_file(args: argparse.Namespace) -> EvalInput:
+    """The questions, dialogs or natural records of ``args.file``, as ``--dialogs`` asks."""
+    from bot.evaluation import EvalFormatError, load_dialogs, load_questions
+    from bot.natural_eval import read_natural, sniff_natural
+
     try:
-        if args.json or not sys.stdin.isatty():
-            return run_lines(engine, sys.stdin, sys.stdout, as_json=True)
-        return run_interactive(engine)
-    except RerankError as exc:
-        return _fail(str(exc))
+        if sniff_natural(args.file):
+            return EvalInput(natural=read_natural(args.file, args.limit))
+        if args.dialogs:
+            return EvalInput(dialogs=load_dialogs(args.file, args.limit))
+        return EvalInput(questions=load_questions(args.file, args.limit))
+    except FileNotFoundError:
+        raise EvalFormatError(f"file not found: {args.file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalFormatError(f"cannot read {args.file}: {exc}") from None
 
 
-def _eval(args: argparse.Namespace, settings: Settings) -> int:
+def _eval(args: argparse.Namespace, context: CommandContext) -> int:
     from bot.evaluation import (
-        Dialog,
-        EvalFormatError,
-        EvalQuestion,
         evaluate_dialogs,
         evaluate_questions,
         format_dialog_report,
         format_report,
-        load_dialogs,
-        load_questions,
     )
-    from bot.natural_eval import read_natural, sniff_natural
-    from bot.rerank import RerankError
 
     if args.limit < 0:
-        return _fail("--limit must be 0 (all) or more")
-    natural: list[NaturalQuestion] | list[NaturalDialog] | None = None
-    dialogs: list[Dialog] = []
-    questions: list[EvalQuestion] = []
-    try:
-        if sniff_natural(args.file):
-            natural = read_natural(args.file, args.limit)
-        elif args.dialogs:
-            dialogs = load_dialogs(args.file, args.limit)
-        else:
-            questions = load_questions(args.file, args.limit)
-    except FileNotFoundError:
-        return _fail(f"file not found: {args.file}")
-    except (OSError, UnicodeDecodeError) as exc:
-        return _fail(f"cannot read {args.file}: {exc}")
-    except EvalFormatError as exc:
-        return _fail(str(exc))
-
-    engine = _open_engine(settings)
-    try:
-        if natural is not None:
-            return _eval_natural(args, engine, natural)
-        progress = _progress(args.verbose, every=100)
-        if args.dialogs:
-            dialog_report = evaluate_dialogs(engine, dialogs, progress)
-            text, data = format_dialog_report(dialog_report), dialog_report.to_json()
-        else:
-            report = evaluate_questions(engine, questions, progress)
-            text, data = format_report(report), report.to_json()
-    except RerankError as exc:
-        return _fail(str(exc))
+        raise CitebotError("--limit must be 0 (all) or more")
+    read = _read_eval_file(args)
+    engine = context.open_engine()
+    if read.natural is not None:
+        return _eval_natural(args, engine, read.natural)
+    progress = _progress(args.verbose, every=100)
+    if args.dialogs:
+        dialog_report = evaluate_dialogs(engine, read.dialogs, progress)
+        text, data = format_dialog_report(dialog_report), dialog_report.to_json()
+    else:
+        report = evaluate_questions(engine, read.questions, progress)
+        text, data = format_report(report), report.to_json()
     print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else text)
     return 0
 

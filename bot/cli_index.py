@@ -9,9 +9,8 @@ import sys
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-from bot.settings import Settings
-
 if TYPE_CHECKING:  # the index loads numpy and more: only when a command runs
+    from bot.cli import CommandContext
     from index import BuildSummary, IndexStats
 
 _PREVIEW_CHARS = 320
@@ -28,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     """Add ``index build|rebuild|stats`` and ``search`` to the command line."""
     index = subparsers.add_parser("index", parents=[common], help="build and inspect the index")
     actions = index.add_subparsers(dest="index_action", metavar="ACTION")
-    index.set_defaults(handler=lambda args, settings: _usage(index))
+    index.set_defaults(handler=lambda args, context: _usage(index))
 
     build = actions.add_parser(
         "build", parents=[common], help="index new and changed articles (embeds only new text)"
@@ -96,11 +95,11 @@ def _print_summary(summary: BuildSummary) -> None:
             print(f"    {item.path}: {item.reason}")
 
 
-def _build(args: argparse.Namespace, settings: Settings) -> int:
+def _build(args: argparse.Namespace, context: CommandContext) -> int:
     from index import build_index
 
     summary = build_index(
-        settings.knowledge_base,
+        context.settings.knowledge_base,
         args.paths or None,
         rebuild=args.rebuild,
         progress=not args.json,
@@ -152,10 +151,10 @@ def _print_stats(stats: IndexStats) -> None:
         print(f"{name:<11}{value}")
 
 
-def _stats(args: argparse.Namespace, settings: Settings) -> int:
+def _stats(args: argparse.Namespace, context: CommandContext) -> int:
     from index import open_knowledge_base
 
-    stats = open_knowledge_base(settings.knowledge_base).stats()
+    stats = open_knowledge_base(context.settings.knowledge_base).stats()
     if args.json:
         print(json.dumps(dataclasses.asdict(stats), ensure_ascii=False))
     else:
@@ -163,10 +162,10 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _search(args: argparse.Namespace, settings: Settings) -> int:
+def _search(args: argparse.Namespace, context: CommandContext) -> int:
     from index import open_knowledge_base
 
-    hits = open_knowledge_base(settings.knowledge_base).search(args.query, args.k)
+    hits = open_knowledge_base(context.settings.knowledge_base).search(args.query, args.k)
     if args.json:
         results = [
             {

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.metrics import percentile
 from bot.models import Answer, Conversation
-from index import Hit
+from index import CitebotError, Hit
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -85,8 +85,8 @@ class EvalReport:
 _Record = TypeVar("_Record")
 
 
-class EvalFormatError(ValueError):
-    """A question file line that is not a usable question; the message names the line."""
+class EvalFormatError(CitebotError):
+    """A question file that cannot be read, or a line of it that is not a usable question."""
 
 
 def read_records(

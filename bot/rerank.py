@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.settings import RerankSettings
-from index import Hit
+from index import CitebotError, Hit
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
 
-class RerankError(Exception):
+class RerankError(CitebotError):
     """The configured cross-encoder cannot be loaded; the message is one actionable line."""
 
 
@@ -33,6 +33,11 @@ class Reranker:
     def from_settings(cls, settings: RerankSettings, device: str = "cpu") -> Reranker | None:
         """A reranker for ``settings``, or None when reranking is off (no model configured)."""
         return cls(settings, device) if settings.model.strip() else None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the cross-encoder has been loaded (it loads on the first rerank)."""
+        return self._model is not None
 
     def model(self) -> CrossEncoder:
         """The cross-encoder, loaded on first use (sentence-transformers is imported lazily)."""

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from index import CitebotError
+
 if TYPE_CHECKING:
     import onnxruntime
     from tokenizers import Tokenizer
@@ -30,7 +32,7 @@ MAX_TOKENS = 96
 BATCH = 3
 
 
-class SelectorError(RuntimeError):
+class SelectorError(CitebotError):
     """The selector's model file is missing or unreadable."""
 
 
@@ -64,7 +66,10 @@ class AnswerSelector:
                 import onnxruntime
 
                 if not self.path.is_file():
-                    raise SelectorError(f"answer selector model not found: {self.path}")
+                    raise SelectorError(
+                        f"answer selector model not found: {self.path}; reinstall citebot, or "
+                        "set [answer] selector = false"
+                    )
                 options = onnxruntime.SessionOptions()
                 options.intra_op_num_threads = max(0, self.threads)
                 options.inter_op_num_threads = 1

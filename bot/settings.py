@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from index import CitebotError
 from index.settings import (
     EmbeddingSettings,
     IndexSettings,
@@ -20,7 +21,7 @@ from index.settings import (
 )
 
 
-class SettingsError(Exception):
+class SettingsError(CitebotError):
     """A config file that cannot be used; the message is one actionable line."""
 
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from index.build import build_index
     from index.embed import Embedder, EmbeddingModelError
     from index.errors import (
+        CitebotError,
         CitebotIndexError,
         IndexCorrupt,
         IndexLocked,
@@ -52,6 +53,7 @@ _WHERE = {
     "build_index": "index.build",
     "Embedder": "index.embed",
     "EmbeddingModelError": "index.embed",
+    "CitebotError": "index.errors",
     "CitebotIndexError": "index.errors",
     "IndexCorrupt": "index.errors",
     "IndexLocked": "index.errors",
@@ -99,6 +101,7 @@ __all__ = [
     "ArticleInfo",
     "Block",
     "BuildSummary",
+    "CitebotError",
     "CitebotIndexError",
     "Document",
     "Embedder",

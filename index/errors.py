@@ -1,4 +1,4 @@
-"""Errors raised by the knowledge base; each message is one actionable line."""
+"""citebot's errors for what a user can fix, and the knowledge base's own kinds of them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,22 @@ def first_line(exc: BaseException, fallback: str | None = None) -> str:
     return text.splitlines()[0] if text else fallback or type(exc).__name__
 
 
-class CitebotIndexError(Exception):
+class CitebotError(Exception):
+    """A problem the user can fix: its message is one line saying what to fix.
+
+    The command line prints it as ``citebot: <message>`` and exits with ``exit_code``; anything
+    else that escapes a command is a bug and keeps its traceback.
+    """
+
+    exit_code: int = 1
+
+    def one_line(self) -> str:
+        """The message on one line: a library's multi-line text quoted in it is folded in."""
+        folded = " ".join(line.strip() for line in str(self).splitlines() if line.strip())
+        return folded or type(self).__name__
+
+
+class CitebotIndexError(CitebotError):
     """Base class for index problems that should reach the user as one line."""
 
 

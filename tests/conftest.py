@@ -62,6 +62,14 @@ def write_corpus(folder: Path, articles: dict[str, dict[str, object]] | None = N
     return folder
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the embedding model, directly or through another fixture, so
+    that ``-m "not model"`` leaves out all of them and never loads it."""
+    for item in items:
+        if "embedder" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.model)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A session-wide $XDG_CACHE_HOME: the ONNX export is made once per test session (also for

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import bot.cli_answer as cli_answer
 from bot.cli import main
 from bot.engine import Engine
 from bot.settings import Settings
 from bot.terminal import ChatSession
-from index import Embedder, IndexSettings, build_index, open_knowledge_base
+from index import Embedder, IndexSettings, build_index
 from conftest import write_corpus
 
 ANSWER_KEYS = {"question", "kind", "abstained", "answer", "citations"}
@@ -34,14 +33,12 @@ def run(index_dir: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, ca
     """Run the CLI against the test index (sharing the session's model); returns (rc, out, err)."""
 
     def open_engine(settings: Settings) -> Engine:
-        return Engine(settings, open_knowledge_base(settings.knowledge_base, embedder))
-
-    monkeypatch.setattr(cli_answer, "_open_engine", open_engine)
+        return Engine.open(settings, embedder)
 
     def invoke(*argv: str, stdin: str | None = None) -> tuple[int, str, str]:
         if stdin is not None:
             monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        rc = main(["--index", str(index_dir), *argv])
+        rc = main(["--index", str(index_dir), *argv], engine_factory=open_engine)
         captured = capsys.readouterr()
         return rc, captured.out, captured.err
 

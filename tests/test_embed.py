@@ -163,6 +163,7 @@ def test_passage_input_is_the_paragraph_text() -> None:
     assert passage_input("The text.") == "The text."
 
 
+@pytest.mark.model  # imports torch to try the folder
 def test_unloadable_model_is_one_line(tmp_path: Path) -> None:
     broken = tmp_path / "broken-model"
     broken.mkdir()

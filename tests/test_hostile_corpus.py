@@ -3,14 +3,14 @@
 Static fixtures (tests/fixtures/hostile) hold legacy encodings, malformed HTML, XHTML and a
 JSON Lines file with a broken line and a duplicate id; what cannot live in git (binary and
 empty files, a 50 MB file, a FIFO, /dev/zero behind an article name, symlink loops, an
-unreadable file) is made in a temporary folder.
+unreadable file) is made in a temporary folder. benchmarks/hostile_inputs.py prints the time
+and memory such inputs cost.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import stat
 import tempfile
@@ -108,16 +108,12 @@ INDEXED = {
 
 
 def test_loading_a_hostile_corpus_reports_each_file(hostile: Path) -> None:
-    started = time.monotonic()
     result = load_paths([hostile], max_file_mb=IndexSettings().max_file_mb)
-    seconds = time.monotonic() - started
     _expect_skips(_reasons(result.skipped))
     by_id = {d.article_id: d for d in result.documents}
     assert set(by_id) == set(INDEXED)
     for article_id, text in INDEXED.items():
         assert any(text in block.text for block in by_id[article_id].blocks), article_id
-    # The 50 MB file is judged by its size, not read: loading stays quick.
-    assert seconds < 5, seconds
 
 
 def test_size_limit_is_configurable(tmp_path: Path) -> None:
@@ -207,10 +203,8 @@ def test_a_paragraph_of_100000_characters_is_cut_by_tokens(
     blob = "QUJD" * 25_000  # one 100,000-character "word" (base64 without line breaks)
     (tmp_path / "run-on.txt").write_text("Run on\n\n" + words, encoding="utf-8")
     (tmp_path / "blob.md").write_text("# Blob\n\n" + blob, encoding="utf-8")
-    started = time.monotonic()
     articles, skipped = read_articles([tmp_path], SplitSettings(), embedder.count_tokens,
                                       embedder.max_tokens)
-    seconds = time.monotonic() - started
     assert skipped == ()
     budget = token_budget(embedder.max_tokens)
     for article, source in zip(sorted(articles, key=lambda a: a.article_id), (blob, words)):
@@ -221,7 +215,6 @@ def test_a_paragraph_of_100000_characters_is_cut_by_tokens(
         assert max(len(t) for t in texts) <= budget * MAX_CHARS_PER_TOKEN
         # Nothing is lost or reordered: the pieces put back together are the source.
         assert "".join(texts).replace(" ", "") == source.replace(" ", "")
-    assert seconds < 30, seconds
 
 
 def test_an_over_long_verbatim_paragraph_keeps_its_number_but_bounded_sentences() -> None:
@@ -229,28 +222,6 @@ def test_an_over_long_verbatim_paragraph_keeps_its_number_but_bounded_sentences(
     spans = sentence_spans(text)
     assert max(end - start for start, end in spans) <= MAX_SENTENCE_CHARS
     assert " ".join(text[s:e] for s, e in spans) == text
-
-
-def _peak_growth_mb(paths: list[Path], settings: SplitSettings, embedder: Embedder) -> float:
-    """Peak resident memory added by reading ``paths`` (measured in a forked child)."""
-
-    def read() -> float:
-        with open("/proc/self/status", encoding="ascii") as status:
-            rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
-        read_articles(paths, settings, embedder.count_tokens, embedder.max_tokens,
-                      max_file_mb=IndexSettings().max_file_mb)
-        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return (peak_kb - rss_kb) / 1024
-
-    return float(_in_child(read))  # type: ignore[arg-type]
-
-
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
-def test_memory_stays_bounded(hostile: Path, embedder: Embedder) -> None:
-    growth = _peak_growth_mb([hostile], SplitSettings(), embedder)
-    print(f"peak memory growth reading the hostile corpus: {growth:.1f} MB")
-    # The 50 MB file alone would cost several hundred MB if it were read and split.
-    assert growth < 100, growth
 
 
 def test_build_reports_every_problem_and_indexes_the_rest(

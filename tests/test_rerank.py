@@ -50,9 +50,10 @@ def hits() -> list[Hit]:
 def test_off_by_default_and_lazy() -> None:
     assert Reranker.from_settings(RerankSettings()) is None
     reranker = Reranker.from_settings(RerankSettings(model="some-model"))
-    assert reranker is not None and reranker._model is None
+    assert reranker is not None and not reranker.loaded
 
 
+@pytest.mark.model  # a cross-encoder with torch
 def test_rerank_rescores_the_top_k_only(tiny_cross_encoder: str) -> None:
     reranker = Reranker.from_settings(RerankSettings(model=tiny_cross_encoder, top_k=3, weight=2.0))
     assert reranker is not None
@@ -69,6 +70,7 @@ def test_rerank_rescores_the_top_k_only(tiny_cross_encoder: str) -> None:
     assert "sentence_transformers" in sys.modules
 
 
+@pytest.mark.model  # imports sentence-transformers and torch to try the name
 def test_unloadable_model_is_one_line(tmp_path: Path) -> None:
     reranker = Reranker(RerankSettings(model=str(tmp_path / "missing")))
     with pytest.raises(RerankError) as info:
@@ -76,6 +78,7 @@ def test_unloadable_model_is_one_line(tmp_path: Path) -> None:
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.model  # a cross-encoder with torch
 def test_engine_reranks_before_composing(
     tiny_cross_encoder: str, kb_settings: KnowledgeBaseSettings, embedder: Embedder
 ) -> None:

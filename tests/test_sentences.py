@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -49,22 +48,20 @@ def test_offsets_point_into_the_original_text() -> None:
     assert spans == [(2, 12), (14, 25), (29, 35)]
 
 
-def test_long_inputs_stay_linear() -> None:
-    started = time.perf_counter()
-    sentences("word " * 50_000)
-    sentences("x" * 200_000)
-    sentences("." * 200_000 + " Next")
+# benchmarks/hostile_inputs.py times these inputs (the splitter stays linear in them).
+def test_long_inputs() -> None:
+    for text in ("word " * 50_000, "x" * 200_000):
+        pieces = sentences(text)
+        assert pieces and max(len(p) for p in pieces) <= MAX_SENTENCE_CHARS
+    assert sentences("." * 200_000 + " Next")[-1] == "Next"
     assert len(sentences("It works. " * 20_000)) == 20_000
-    assert time.perf_counter() - started < 2.0
 
 
-def test_many_quotations_and_short_lines_stay_linear() -> None:
-    started = time.perf_counter()
+def test_many_quotations_and_short_lines() -> None:
     assert len(sentences('"It works." ' * 5_000)) == 5_000
     assert len(sentences("“It works.” Smith said. " * 2_500)) == 2_500
     assert len(sentences('He said "no. ' * 5_000)) == 5_000
     assert sentences("Heading\n" * 10_000) == []
-    assert time.perf_counter() - started < 2.0
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """The bot under a flood of questions, and after a crash (the shared bot of tests/telegram_bot.py).
-benchmarks/flood.py runs the full-size flood (500 questions from 50 users); this one is small
-enough for every test run."""
+benchmarks/flood.py runs the full-size flood (500 questions from 50 users) and prints the bot's
+memory; this one is small enough for every test run."""
 
 from __future__ import annotations
 
@@ -46,7 +46,6 @@ QUESTIONS = [
 def test_flood_every_question_is_answered_or_rate_limited_exactly_once(
     api: FakeBotApi, bot: BotProcess
 ) -> None:
-    rss_before, peak_before = bot.rss_mb()
     mark = api.mark()
     quiet = [(user(500 + i, f"U{i}"), PER_MINUTE) for i in range(12)]
     noisy = (user(520, "Noisy"), 16)
@@ -60,10 +59,6 @@ def test_flood_every_question_is_answered_or_rate_limited_exactly_once(
     notices = [c for a in asked if a.user_id == 520 for c in replies(api, a.message)
                if LIMIT_NOTICE in c.params["text"]]
     assert report.notices == len(notices) == 1
-    rss_after, peak_after = bot.rss_mb()
-    # Nothing per question stays in memory, and the flood itself needs little.
-    assert rss_after - rss_before < 100, (rss_before, rss_after)
-    assert peak_after - peak_before < 150, (peak_before, peak_after)
     # "typing…" is shared by a chat's waiting questions, never one chat action per question.
     assert len(api.calls("sendChatAction", since=mark)) < report.answered // 2
 

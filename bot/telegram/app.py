@@ -7,11 +7,12 @@ import contextlib
 import hashlib
 import importlib.util
 import logging
+import sqlite3
 from urllib.parse import urlparse
 
 from telegram import Bot, BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 from telegram.request import HTTPXRequest
 
@@ -21,6 +22,7 @@ from bot.telegram.handlers import register
 from bot.telegram.intake import JournaledQueue, JournalingProcessor, replay_unfinished
 from bot.telegram.services import AnsweringEngine, Services
 from bot.telegram.state.bot_state import BotState
+from index import CitebotError
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +45,39 @@ COMMANDS = [
 ADMIN_COMMANDS = [*COMMANDS, BotCommand("stats", "Questions, abstentions, latency")]
 
 
-class ServeError(Exception):
-    """A problem that stops ``citebot serve``; the message is one actionable line."""
+class ServeError(CitebotError):
+    """A setting (or a missing token) that stops ``citebot serve``; one actionable line."""
+
+    # A configuration the bot cannot run with, like a usage error, as it always exited.
+    exit_code = 2
+
+
+class BotApiError(CitebotError):
+    """Telegram rejected the token or could not be reached; the message never holds the token."""
+
+
+def bot_api_error(exc: TelegramError, t: TelegramSettings, token: str) -> BotApiError:
+    """The one line a user reads for a Bot API failure at startup."""
+    if isinstance(exc, InvalidToken):
+        return BotApiError(f"Telegram rejected the token in {t.token_env}; check it with @BotFather")
+    detail = str(exc).replace(token, "<token>")
+    return BotApiError(f"cannot reach the Telegram Bot API: {detail}")
+
+
+def _open_state(t: TelegramSettings) -> BotState:
+    try:
+        return BotState(t.state_path, t.thread_ttl_hours, t.stats_retention_days)
+    except (OSError, sqlite3.Error) as exc:
+        raise ServeError(
+            f"cannot open the conversation store {t.state_path} ({exc}); set [telegram] "
+            "state_path to a file in a writable folder"
+        ) from None
 
 
 def build_application(settings: Settings, engine: AnsweringEngine, token: str) -> Application:
     """The bot's Application: handlers registered, commands set and index reloads on start."""
     t = settings.telegram
-    state = BotState(t.state_path, t.thread_ttl_hours, t.stats_retention_days)
+    state = _open_state(t)
     queue = JournaledQueue(state, MAX_IN_FLIGHT)
     timeout = t.request_timeout_seconds
     builder = (
@@ -147,8 +174,7 @@ async def _post_shutdown(application: Application) -> None:
 
 
 def check_bot_api(t: TelegramSettings, token: str) -> str:
-    """The bot's username, asking the Bot API (getMe); raises InvalidToken for a token Telegram
-    rejects and another TelegramError when the API cannot be reached."""
+    """The bot's username, asking the Bot API (getMe); BotApiError when that fails."""
 
     async def get_me() -> str:
         bot = Bot(
@@ -163,7 +189,10 @@ def check_bot_api(t: TelegramSettings, token: str) -> str:
         async with bot:
             return bot.username
 
-    return asyncio.run(get_me())
+    try:
+        return asyncio.run(get_me())
+    except TelegramError as exc:
+        raise bot_api_error(exc, t, token) from None
 
 
 def webhook_secret(token: str) -> str:
@@ -187,16 +216,23 @@ def check_mode(t: TelegramSettings) -> None:
 
 
 def run(application: Application, settings: Settings, token: str) -> None:
-    """Serve until SIGINT/SIGTERM: long polling, or a webhook when configured."""
+    """Serve until SIGINT/SIGTERM: long polling, or a webhook when configured.
+
+    A failure while starting (post_init included) is raised from here, after the application
+    has shut down; a Bot API failure becomes BotApiError.
+    """
     t = settings.telegram
-    if t.mode == "webhook":
-        application.run_webhook(
-            listen=t.webhook_listen,
-            port=t.webhook_port,
-            url_path=urlparse(t.webhook_url).path.lstrip("/"),
-            webhook_url=t.webhook_url,
-            secret_token=webhook_secret(token),
-            allowed_updates=ALLOWED_UPDATES,
-        )
-    else:
-        application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    try:
+        if t.mode == "webhook":
+            application.run_webhook(
+                listen=t.webhook_listen,
+                port=t.webhook_port,
+                url_path=urlparse(t.webhook_url).path.lstrip("/"),
+                webhook_url=t.webhook_url,
+                secret_token=webhook_secret(token),
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        else:
+            application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    except TelegramError as exc:
+        raise bot_api_error(exc, t, token) from None

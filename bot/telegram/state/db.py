@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from index import CitebotError
+
 # Each entry is one migration; its number is its position + 1. Never edit a released entry:
 # append a new one, so every database can be brought forward step by step (as index/schema.py).
 MIGRATIONS: tuple[str, ...] = (
@@ -73,7 +75,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class NewerStateError(Exception):
+class NewerStateError(CitebotError):
     """The state file was written by a newer citebot, whose schema this one does not know."""
 
 
