@@ -11,7 +11,6 @@ import numpy as np
 from bot.compose import SentenceChoice
 from bot.question import QuestionTerms, stems
 
-
 # Questions with this many content terms or more count as fully specific.
 SPECIFIC_TERMS = 6
 
@@ -78,7 +77,9 @@ class Calibration:
 
     def confidence_of(self, features: Sequence[float]) -> float:
         """The confidence of a raw feature vector (in ``FEATURES`` order)."""
-        z = self.intercept + sum(c * float(x) for c, x in zip(self.coefficients, features))
+        # strict=False: a calibration fitted before a feature was added has fewer coefficients.
+        pairs = zip(self.coefficients, features, strict=False)
+        z = self.intercept + sum(c * float(x) for c, x in pairs)
         return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 

@@ -49,7 +49,8 @@ Handler = Callable[[argparse.Namespace, CommandContext], int]
 def _common_options(default: object = None) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--config", metavar="FILE", default=default, help="TOML config file (see config.example.toml)"
+        "--config", metavar="FILE", default=default,
+        help="TOML config file (see config.example.toml)",
     )
     common.add_argument(
         "--index", metavar="DIR", default=default, help="index directory (overrides [index] path)"

@@ -58,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "search", parents=[common], help="show the paragraphs that best match a query"
     )
     search.add_argument("query", help="what to search for")
-    search.add_argument("--k", type=_positive_int, default=10, help="how many paragraphs (default 10)")
+    search.add_argument("--k", type=_positive_int, default=10,
+                        help="how many paragraphs (default 10)")
     search.add_argument("--json", action="store_true", help="print the results as JSON")
     search.set_defaults(handler=_search)
 
@@ -142,8 +143,9 @@ def _print_stats(stats: IndexStats) -> None:
         ("articles", str(stats.articles)),
         ("paragraphs",
          f"{stats.paragraphs} ({_searched_by(stats.paragraph_search, stats.paragraph_recall)})"),
-        ("sentences", f"{stats.sentences} ({_searched_by(stats.sentence_search, stats.sentence_recall)}"
-                      f"{_split_by(stats.sentence_splitter)})"),
+        ("sentences",
+         f"{stats.sentences} ({_searched_by(stats.sentence_search, stats.sentence_recall)}"
+         f"{_split_by(stats.sentence_splitter)})"),
         ("size", _size(stats.size_bytes)),
         ("built", stats.built_at),
     )

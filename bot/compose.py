@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from bot.answer_type import Asked, asked, type_features
 from bot.models import Citation, Quote
-from bot.select import Selector, choose
 from bot.question import QuestionTerms, stems
+from bot.select import Selector, choose
 from index import Hit, SentenceSpan, sentence_spans
 
 # How much idf-weighted overlap with the question's terms counts next to the dense sentence
@@ -79,11 +79,13 @@ def sentence_score(dense: float, coverage: float, kinds: Sequence[float]) -> flo
     return (
         dense
         + LEXICAL_WEIGHT * coverage
-        + sum(w * k for w, k in zip(TYPE_WEIGHTS, kinds))
+        + sum(w * k for w, k in zip(TYPE_WEIGHTS, kinds, strict=True))
     )
 
 
-def rank_sentences(terms: QuestionTerms, hit: Hit, what: Asked | None = None) -> list[SentenceChoice]:
+def rank_sentences(
+    terms: QuestionTerms, hit: Hit, what: Asked | None = None
+) -> list[SentenceChoice]:
     """The hit's sentences, best answer first."""
     what = what if what is not None else asked(terms.text)
     choices = []

@@ -16,7 +16,7 @@ from bot.followup import Resolution, blend, personal, resolve, without_namesakes
 from bot.followup_answers import answer_move
 from bot.followup_judge import FOLLOWUP_CONFIDENCE, answered_in_article, followup_evidence
 from bot.mismatch import missing_numbers
-from bot.models import Answer, CitedParagraph, Conversation, Reply, Turn
+from bot.models import NEW_CONVERSATION, Answer, CitedParagraph, Conversation, Reply, Turn
 from bot.question import (
     QuestionTerms,
     has_words,
@@ -142,12 +142,12 @@ class Engine:
         reranker = Reranker.from_settings(settings.rerank, device=settings.embedding.device)
         return cls(settings, kb, reranker)
 
-    def ask(self, question: str, conversation: Conversation = Conversation()) -> Reply:
+    def ask(self, question: str, conversation: Conversation = NEW_CONVERSATION) -> Reply:
         """Answer ``question`` in the context of ``conversation``; the reply carries both on."""
         return self.trace(question, conversation).reply
 
     def trace(
-        self, question: str, conversation: Conversation = Conversation(), *, history: bool = True
+        self, question: str, conversation: Conversation = NEW_CONVERSATION, *, history: bool = True
     ) -> Trace:
         """Answer like ``ask`` and keep what led to the answer; ``history=False`` ignores it."""
         started = time.perf_counter()

@@ -36,7 +36,7 @@ def recall_at(
     total = len(gold_ids)
     hits = {k: 0 for k in ks}
     reciprocal = 0.0
-    for ranked, gold in zip(ranked_ids_per_question, gold_ids):
+    for ranked, gold in zip(ranked_ids_per_question, gold_ids, strict=True):
         rank = next((i for i, pid in enumerate(ranked, start=1) if pid == gold), None)
         if rank is None:
             continue

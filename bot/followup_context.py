@@ -104,8 +104,8 @@ def last_cited(conversation: Conversation) -> list[tuple[int, Turn]]:
 
 def key_terms(turn: Turn, limit: int = MAX_EXPANSION_TERMS) -> list[str]:
     """The words of a turn's question worth carrying into a follow-up (names first)."""
-    names = []
-    others = []
+    names: list[str] = []
+    others: list[str] = []
     seen: set[str] = set()
     for i, w in enumerate(words(turn.question)):
         lw = w.lower()
@@ -280,7 +280,8 @@ def without_namesakes(hits: Sequence[Hit], name: str) -> list[Hit]:
         return namesake(hit.ref.text[best.start : best.end] if best else hit.ref.text, name)
 
     flagged = [other(h) for h in hits]
-    return [h for h, f in zip(hits, flagged) if not f] + [h for h, f in zip(hits, flagged) if f]
+    kept = [h for h, f in zip(hits, flagged, strict=True) if not f]
+    return kept + [h for h, f in zip(hits, flagged, strict=True) if f]
 
 
 def _is_name(word: str) -> bool:

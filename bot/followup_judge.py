@@ -65,7 +65,7 @@ def followup_evidence(
 ) -> FollowupEvidence:
     """Measure a follow-up's own ``terms`` (without context) against the article and the quoted
     paragraph; ``dense`` is the quoted sentence's similarity to the question."""
-    weights = dict(zip(terms.terms, terms.weights))
+    weights = dict(zip(terms.terms, terms.weights, strict=True))
     unknown = {t for t in terms.terms if terms.unknown(t) and t not in _FILLER}
     # Words no paragraph holds (a typo, a paraphrase) say nothing about where the answer is.
     own = [t for t in terms.terms if t not in unknown and t not in _FILLER]

@@ -125,6 +125,10 @@ class Conversation:
         return Conversation(turns=(*self.turns, turn)[-max_turns:] if max_turns > 0 else ())
 
 
+# The conversation before its first question (immutable, so one instance serves everyone).
+NEW_CONVERSATION = Conversation()
+
+
 @dataclass(frozen=True)
 class Reply:
     """What the engine returns for a question: the answer and the conversation after it."""

@@ -132,7 +132,7 @@ class QuestionTerms:
 
     def weight(self, term: str) -> float:
         """The weight of one of the question's terms (0 for others)."""
-        for t, w in zip(self.terms, self.weights):
+        for t, w in zip(self.terms, self.weights, strict=True):
             if t == term:
                 return w
         return 0.0
@@ -142,7 +142,7 @@ class QuestionTerms:
         total = self.mass
         if total <= 0:
             return 0.0
-        return sum(w for t, w in zip(self.terms, self.weights) if t in found) / total
+        return sum(w for t, w in zip(self.terms, self.weights, strict=True) if t in found) / total
 
     def entity_coverage(self, found: set[str]) -> float:
         """Share of the question's entities present in ``found`` (1 when it names none)."""

@@ -78,7 +78,7 @@ class Reranker:
                 score=h.score + self.settings.weight * s,
                 signals=(*h.signals, ("rerank", s)),
             )
-            for h, s in zip(top, scores)
+            for h, s in zip(top, scores, strict=True)
         ]
         rescored.sort(key=lambda h: -h.score)
         return rescored + rest

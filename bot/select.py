@@ -63,7 +63,7 @@ def choose(
         return list(hits), ranked
     read = selector.scores(question, [c.text for _, c in candidates])
     rescored: dict[int, list[SentenceChoice]] = {h.ref.paragraph_id: [] for h in head}
-    for (hit, choice), score in zip(candidates, read):
+    for (hit, choice), score in zip(candidates, read, strict=True):
         combined = score + retrieval_weight * (hit.score - top) + sentence_weight * choice.score
         rescored[hit.ref.paragraph_id].append(
             dataclasses.replace(choice, score=combined, selected=score))

@@ -101,6 +101,6 @@ class AnswerSelector:
                 feed["attention_mask"][row, :n] = 1
                 feed["token_type_ids"][row, :n] = e.type_ids
             (out,) = session.run(["score"], feed)
-            for i, value in zip(batch, np.asarray(out).reshape(-1)):
+            for i, value in zip(batch, np.asarray(out).reshape(-1), strict=True):
                 scores[i] = float(value)
         return scores

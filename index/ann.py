@@ -102,7 +102,7 @@ def build_search_index(
         index = faiss.IndexIVFPQFastScan(quantizer, d, info.nlist, info.pq_m, info.pq_bits,
                                          faiss.METRIC_INNER_PRODUCT)
         index.own_fields = True
-        quantizer.this.disown()
+        quantizer.this.disown()  # type: ignore[attr-defined]  # SWIG ownership, not in stubs
         wanted = min(n, _MAX_TRAIN, max(info.nlist * 64, 16 * 256))
         sample = np.sort(np.random.default_rng(_SEED).choice(n, size=wanted, replace=False))
         index.cp.seed = _SEED
@@ -208,7 +208,7 @@ def recall_at_k(search: VectorSearch, queries: np.ndarray, k: int = RECALL_K) ->
     k = min(k, len(search.table))
     exact = exact_top_rows(search.table, queries, k)
     _, found = search.search_rows(queries, k)
-    hits = sum(len(set(e.tolist()) & set(f.tolist())) for e, f in zip(exact, found))
+    hits = sum(len(set(e.tolist()) & set(f.tolist())) for e, f in zip(exact, found, strict=True))
     return hits / (k * len(queries))
 
 

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +62,12 @@ class QueryTerms:
     @cached_property
     def weight(self) -> dict[str, float]:
         """The idf of each term."""
-        return dict(zip(self.terms, self.idf.tolist()))
+        return dict(zip(self.terms, self.idf.tolist(), strict=True))
 
     @cached_property
     def pair_weights(self) -> tuple[tuple[tuple[str, str], float], ...]:
         """Each adjacent term pair with its weight."""
-        return tuple(zip(self.bigrams, self.bigram_idf.tolist()))
+        return tuple(zip(self.bigrams, self.bigram_idf.tolist(), strict=True))
 
     @cached_property
     def pair_mass(self) -> float:
@@ -110,7 +111,12 @@ class LexicalIndex:
 
     @classmethod
     def build(
-        cls, texts: Sequence[str], ids: Sequence[int], *, k1: float = DEFAULT_K1, b: float = DEFAULT_B
+        cls,
+        texts: Sequence[str],
+        ids: Sequence[int],
+        *,
+        k1: float = DEFAULT_K1,
+        b: float = DEFAULT_B,
     ) -> LexicalIndex:
         """Index ``texts``; ``ids[i]`` identifies ``texts[i]``."""
         if len(texts) != len(ids):
@@ -143,7 +149,8 @@ class LexicalIndex:
         params = {"format": FORMAT_VERSION, "tokenizer": TOKENIZER_VERSION, "k1": self.k1,
                   "b": self.b, "documents": len(self.ids), "terms": len(self.vocab)}
         (directory / _PARAMS).write_text(json.dumps(params), encoding="utf-8")
-        (directory / _VOCAB).write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
+        vocab = json.dumps(self.vocab, ensure_ascii=False)
+        (directory / _VOCAB).write_text(vocab, encoding="utf-8")
         for name in _ARRAYS:
             np.save(directory / f"{name}.npy", getattr(self, name), allow_pickle=False)
 
@@ -178,7 +185,7 @@ class LexicalIndex:
         tokens = tokenize(query)
         terms = tuple(dict.fromkeys(tokens))
         idf = np.array([self._idf(t) for t in terms], dtype=np.float32)
-        bigrams = tuple(dict.fromkeys(zip(tokens, tokens[1:])))
+        bigrams = tuple(dict.fromkeys(pairwise(tokens)))
         bigram_idf = np.array([self._idf(a) + self._idf(b) for a, b in bigrams], dtype=np.float32)
         return QueryTerms(terms, idf, bigrams, bigram_idf)
 

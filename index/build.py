@@ -176,7 +176,9 @@ def _plan(
             for start, end in spans:
                 sentences.append((next_sentence, start, end))
                 next_sentence += 1
-            paragraphs.append(ParagraphRecord(pid, p.number, p.text, p.section, h, tuple(sentences)))
+            paragraphs.append(
+                ParagraphRecord(pid, p.number, p.text, p.section, h, tuple(sentences))
+            )
         plan.records.append(
             ArticleRecord(article.article_id, article.title, article.url, article.date,
                           article.source, digest, tuple(paragraphs))
@@ -210,7 +212,7 @@ def _vectors(
     keys = [text_key(embedder.passage_prefix + text) for text in inputs]
     known.update(cache.get_many(k for k in keys if k not in known))
     missing: dict[bytes, str] = {}
-    for key, text in zip(keys, inputs):
+    for key, text in zip(keys, inputs, strict=True):
         if key not in known and key not in missing:
             missing[key] = text
     bar = _progress_bar(progress, len(missing), what)
@@ -273,7 +275,9 @@ def _build_locked(
         log.info("removed the unfinished generation %s of an earlier build", name)
     if not articles:
         where = ", ".join(sources) if sources else "the given articles"
-        detail = f" ({len(skipped)} skipped, first: {skipped[0].path}: {skipped[0].reason})" if skipped else ""
+        detail = ""
+        if skipped:
+            detail = f" ({len(skipped)} skipped, first: {skipped[0].path}: {skipped[0].reason})"
         raise NothingIndexed(f"no article could be indexed from {where}{detail}")
 
     previous = _previous_generation(store)

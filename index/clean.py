@@ -191,7 +191,7 @@ def _cleaned(doc: Document, repeated: set[str], ubiquitous: set[str], short: int
     title_key = block_key(doc.title)
     recognized = [is_navigation(b.text) or matches_boilerplate(b.text) for b in blocks]
     is_repeated = [key in repeated for key in keys]
-    boiler = [r or p for r, p in zip(recognized, is_repeated)]
+    boiler = [r or p for r, p in zip(recognized, is_repeated, strict=True)]
     drop = list(recognized)
     tail = _tail_start([_is_closing(b.text) for b in blocks], boiler)
     if tail is not None:

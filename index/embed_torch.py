@@ -56,12 +56,16 @@ class TorchEncoder:
     def max_tokens(self) -> int:
         """Most tokens of text the model reads (max sequence length minus special tokens)."""
         special = len(self.model.tokenizer("", add_special_tokens=True)["input_ids"])
-        return int(self.model.max_seq_length) - special
+        length = self.model.max_seq_length
+        if length is None:  # sentence-transformers types it optional; a loaded model has one
+            raise TorchLoadError("the embedding model declares no maximum sequence length")
+        return int(length) - special
 
     def count_tokens(self, text: str) -> int:
         """Number of model tokens of ``text`` (without special tokens)."""
         with self.lock:
-            ids = self.model.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
+            encoded = self.model.tokenizer(text, add_special_tokens=False, truncation=False)
+        ids = encoded["input_ids"]
         return len(ids)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

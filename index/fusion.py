@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -100,13 +101,14 @@ def lexical_match(
     best = max(per_sentence)
     title_sentence = 0.0
     if in_head:
-        title_sentence = max(sum(weight[t] for t in found | in_head) / mass for found in sets) - best
+        with_head = (sum(weight[t] for t in found | in_head) / mass for found in sets)
+        title_sentence = max(with_head) - best
 
     phrase = title_phrase = 0.0
     pair_mass = terms.pair_mass
     if pair_mass > 0:
-        pairs = set(zip(sequence, sequence[1:]))
-        head_pairs = {pair for piece in head_pieces for pair in zip(piece, piece[1:])} - pairs
+        pairs = set(pairwise(sequence))
+        head_pairs = {pair for piece in head_pieces for pair in pairwise(piece)} - pairs
         for pair, w in terms.pair_weights:
             if pair in pairs:
                 phrase += w / pair_mass

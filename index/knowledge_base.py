@@ -98,14 +98,18 @@ class KnowledgeBase:
         generation = serving.generation
         if k <= 0 or not query.strip():
             return []
+        ranked: list[tuple[int, float]]
         if mode == "bm25":
             ranked = generation.lexical.search(query, k)
         else:
             index = generation.paragraph_index
             query_vector = self.embed_query(query) if vector is None else vector
             vector = np.ascontiguousarray(query_vector[None, :], dtype=np.float32)
-            scores, ids = index.search(vector, min(k, index.ntotal)) if index.ntotal else ([[]], [[]])
-            ranked = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            ranked = []
+            if index.ntotal:  # an empty FAISS index refuses to search
+                scores, ids = index.search(vector, min(k, index.ntotal))
+                pairs = zip(ids[0], scores[0], strict=True)
+                ranked = [(int(i), float(s)) for i, s in pairs if i >= 0]
         refs = {ref.paragraph_id: ref for ref in generation.rows([pid for pid, _ in ranked])}
         return [
             Hit(refs[pid], score, signals=((mode, score),)) for pid, score in ranked if pid in refs
@@ -134,7 +138,7 @@ class KnowledgeBase:
         return tuple(r.paragraph_id for r in self._serving.generation.article_rows(article_id))
 
     def term_weights(self, terms: Iterable[str]) -> dict[str, float]:
-        """The idf of lexical terms (``tokenize`` output) here; terms no paragraph holds weigh most."""
+        """The idf of lexical terms (``tokenize`` output); terms no paragraph holds weigh most."""
         lexical = self._serving.generation.lexical
         out: dict[str, float] = {}
         for term in terms:
@@ -207,8 +211,9 @@ class KnowledgeBase:
         flat = [s for group in sentences.values() for s in group]
         if not flat:
             return {pid: () for pid in sentences}
-        scores = generation.sentence_vectors([s.sentence_id for s in flat]) @ self.embed_query(query)
-        by_id = {s.sentence_id: float(score) for s, score in zip(flat, scores)}
+        vectors = generation.sentence_vectors([s.sentence_id for s in flat])
+        scores = vectors @ self.embed_query(query)
+        by_id = {s.sentence_id: float(score) for s, score in zip(flat, scores, strict=True)}
         return {
             pid: tuple(SentenceSpan(s.start, s.end, by_id[s.sentence_id]) for s in group)
             for pid, group in sentences.items()

@@ -147,8 +147,8 @@ def stale_sentences(manifest: Manifest, where: Path) -> str | None:
         # Still served: old spans are verbatim slices of their paragraphs, only cut less well.
         return (
             f"index {where} split its sentences with splitter version {manifest.sentence_splitter} "
-            f"but this citebot splits with version {SPLITTER_VERSION}; run `citebot index build` to "
-            "re-split them (only changed sentences are embedded again)"
+            f"but this citebot splits with version {SPLITTER_VERSION}; "
+            "run `citebot index build` to re-split them (only changed sentences are embedded again)"
         )
     return None
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -169,7 +169,8 @@ def export_fp32(spec: FolderSpec, model: SentenceTransformer, path: Path) -> Non
     """Export the folder's transformer (token embeddings out; pooling stays in numpy)."""
     import torch
 
-    transformer = model[0]
+    # A sentence-transformers folder's first module is its Transformer (checked by FolderSpec).
+    transformer: Any = model[0]
     network = transformer.auto_model.eval()
     sample = transformer.tokenizer(
         ["a short probe", "a somewhat longer probe sentence for the export"],
@@ -183,7 +184,7 @@ def export_fp32(spec: FolderSpec, model: SentenceTransformer, path: Path) -> Non
             self.network = network
 
         def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-            return self.network(**dict(zip(names, inputs)), return_dict=False)[0]
+            return self.network(**dict(zip(names, inputs, strict=True)), return_dict=False)[0]
 
     axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "token_embeddings"]}
     try:

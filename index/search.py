@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -116,8 +117,9 @@ class HybridSearcher:
                 ref.text,
                 spans,
                 heading,
-                pieces=self._paragraph_terms.get(pid, lambda: paragraph_terms(ref.text, spans)),
-                head_pieces=self._heading_terms.get(heading, lambda: heading_terms(heading)),
+                # get() calls the factory at once, so binding this iteration's values is safe.
+                pieces=self._paragraph_terms.get(pid, partial(paragraph_terms, ref.text, spans)),
+                head_pieces=self._heading_terms.get(heading, partial(heading_terms, heading)),
             )
             features["sentence"][i] = float(scores.max()) if len(group) else dense[i]
             features["coverage"][i] = match.coverage
@@ -128,7 +130,8 @@ class HybridSearcher:
             features["title_phrase"][i] = match.title_phrase
             features["prior"][i] = float((prior or {}).get(pid, 0.0))
             sentences[pid] = tuple(
-                SentenceSpan(s.start, s.end, float(score)) for s, score in zip(group, scores)
+                SentenceSpan(s.start, s.end, float(score))
+                for s, score in zip(group, scores, strict=True)
             )
         features["fused"] = fuse(features, self.settings)
         return Pool(tuple(ids), features, refs, sentences)

@@ -147,7 +147,7 @@ def _fitting_units(
     if not bounds:
         return _word_units(text, start, end, count_tokens, budget, tokens)
     units = []
-    for clause_start, clause_end in zip([start, *bounds], [*bounds, end]):
+    for clause_start, clause_end in zip([start, *bounds], [*bounds, end], strict=True):
         piece = text[clause_start:clause_end]
         stripped_start = clause_start + len(piece) - len(piece.lstrip())
         stripped_end = clause_start + len(piece.rstrip())

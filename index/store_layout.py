@@ -64,7 +64,9 @@ def read_current(root: Path) -> str:
     except FileNotFoundError:
         raise IndexNotFound(f"no index at {root}; run `citebot index build`") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise IndexCorrupt(f"index file {root / CURRENT_NAME} is unreadable ({exc}); {REBUILD_HINT}") from None
+        raise IndexCorrupt(
+            f"index file {root / CURRENT_NAME} is unreadable ({exc}); {REBUILD_HINT}"
+        ) from None
     if not name or "/" in name or name.startswith("."):
         raise IndexCorrupt(f"index file {root / CURRENT_NAME} is corrupt; {REBUILD_HINT}")
     return name

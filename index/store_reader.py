@@ -13,9 +13,8 @@ import numpy as np
 from index.ann import VectorSearch, read_search_index
 from index.errors import IndexCorrupt, IndexMismatch, IndexNotFound, first_line
 from index.manifest import REBUILD_HINT, Manifest, SearchIndexInfo, check_compatible, read_manifest
-from index.models import ArticleInfo
+from index.models import ArticleInfo, ParagraphRef
 from index.schema import GENERATION_MIGRATIONS, schema_version
-from index.models import ParagraphRef
 from index.storage import SentenceRow
 from index.store_layout import (
     LEXICAL_DIR,
@@ -103,7 +102,8 @@ class Generation:
                 ) from None
             except Exception as exc:  # any failure to load it means the files are unusable
                 raise IndexCorrupt(
-                    f"index files {path / LEXICAL_DIR} are corrupt ({type(exc).__name__}); {REBUILD_HINT}"
+                    f"index files {path / LEXICAL_DIR} are corrupt ({type(exc).__name__}); "
+                    f"{REBUILD_HINT}"
                 ) from None
             # The vector ids were checked against SQLite above; the lexical ones must match them.
             if not np.array_equal(np.sort(lexical.ids), indexes[0].table.ids):
@@ -192,9 +192,8 @@ class Generation:
                                     (SENTENCES, sentences, "sentences")):
             ids = search.table.ids
             if len(ids) <= _FULL_ID_CHECK:
-                stored = np.fromiter(
-                    (r[0] for r in conn.execute(f"SELECT id FROM {table} ORDER BY id")), dtype=np.int64
-                )
+                rows = conn.execute(f"SELECT id FROM {table} ORDER BY id")
+                stored = np.fromiter((r[0] for r in rows), dtype=np.int64)
                 same = np.array_equal(stored, ids)
             else:
                 # Counts already agree; matching ends and a strictly ascending array leave only
@@ -251,7 +250,8 @@ class Generation:
 
     def article_rows(self, article_id: str) -> list[ParagraphRef]:
         """All paragraphs of an article, in its own order."""
-        rows = self._query(self._ROW_SQL + "WHERE a.article_id = ? ORDER BY p.number", (article_id,))
+        sql = self._ROW_SQL + "WHERE a.article_id = ? ORDER BY p.number"
+        rows = self._query(sql, (article_id,))
         return [ParagraphRef(*r) for r in rows]
 
     def sentences(self, paragraph_ids: Sequence[int]) -> dict[int, tuple[SentenceRow, ...]]:

@@ -26,7 +26,7 @@ def _without_ranges(text: str, ranges: list[tuple[int, int]]) -> str:
 def _bot_mentions(message: Message, username: str, bot_id: int) -> list[MessageEntity]:
     found = []
     wanted = "@" + username.lower()
-    kinds = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]
+    kinds: list[str | None] = [MessageEntity.MENTION, MessageEntity.TEXT_MENTION]
     for entity, text in message.parse_entities(kinds).items():
         if entity.type == MessageEntity.MENTION and text.lower() == wanted:
             found.append(entity)

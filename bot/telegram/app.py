@@ -59,7 +59,9 @@ class BotApiError(CitebotError):
 def bot_api_error(exc: TelegramError, t: TelegramSettings, token: str) -> BotApiError:
     """The one line a user reads for a Bot API failure at startup."""
     if isinstance(exc, InvalidToken):
-        return BotApiError(f"Telegram rejected the token in {t.token_env}; check it with @BotFather")
+        return BotApiError(
+            f"Telegram rejected the token in {t.token_env}; check it with @BotFather"
+        )
     detail = str(exc).replace(token, "<token>")
     return BotApiError(f"cannot reach the Telegram Bot API: {detail}")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 
 from telegram import Update
@@ -112,7 +112,7 @@ class Commands:
         share = f"{100.0 * s.abstentions / s.questions:.0f}%" if s.questions else "0%"
         since = ""
         if s.since is not None:
-            since = f" since {_when(datetime.fromtimestamp(s.since, timezone.utc).isoformat())}"
+            since = f" since {_when(datetime.fromtimestamp(s.since, UTC).isoformat())}"
         await reply_html(
             context.bot,
             message,
@@ -133,5 +133,5 @@ def _when(iso: str) -> str:
     except (TypeError, ValueError):
         return iso
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M") + " UTC"

@@ -89,9 +89,9 @@ def protect_token(token: str, debug: bool = False) -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
     if token:
         if not isinstance(sys.stdout, RedactingStream):
-            sys.stdout = RedactingStream(sys.stdout, token)  # type: ignore[assignment]
+            sys.stdout = RedactingStream(sys.stdout, token)
         if not isinstance(sys.stderr, RedactingStream):
-            sys.stderr = RedactingStream(sys.stderr, token)  # type: ignore[assignment]
+            sys.stderr = RedactingStream(sys.stderr, token)
     redactor = TokenRedactingFilter(token)
     for handler in root.handlers:
         handler.addFilter(_UNPARSABLE)

@@ -111,9 +111,9 @@ class QuestionHandlers:
             question = private_question(message, context.bot.username, context.bot.id)
             await self._answer(context, message, question)
             return
-        question = group_question(message, context.bot.username, context.bot.id)
-        if question is not None:
-            await self._answer(context, message, question)
+        addressed = group_question(message, context.bot.username, context.bot.id)
+        if addressed is not None:
+            await self._answer(context, message, addressed)
 
     async def on_ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """``/ask question`` (also ``/ask@bot``); as a bare reply, asks the replied message."""

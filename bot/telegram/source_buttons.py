@@ -48,6 +48,7 @@ class SourceButtons:
             await query.answer(EXPIRED)
             return
         topic_id = topic_of(message) if isinstance(message, Message) else 0
+        sent: list[Message] | None
         if press.kind == buttons.SOURCE:
             sent = await send_html(
                 context.bot,
@@ -101,6 +102,8 @@ class SourceButtons:
         )
         message = query.message
         sent: list[Message] = []
+        if message is None:  # the press was checked to have one; the type cannot know
+            return sent
         if isinstance(message, Message):
             try:
                 edited = await query.edit_message_text(
