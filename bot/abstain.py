@@ -138,7 +138,3 @@ def shift_to_keep(
     logit = math.log(threshold / (1.0 - threshold))
     return Calibration(calibration.intercept + logit - cut, calibration.coefficients)
 
-
-def confidences(calibration: Calibration, rows: Sequence[Evidence]) -> np.ndarray:
-    """Confidence of each evidence row."""
-    return np.array([calibration.confidence(ev) for ev in rows], dtype=np.float64)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -200,24 +200,6 @@ class KnowledgeBase:
     def embed_query(self, text: str) -> np.ndarray:
         """The query vector of ``text`` (normalized float32)."""
         return self.embedder.embed_queries([text])[0]
-
-    def score_sentences(
-        self, query: str, paragraph_ids: Sequence[int]
-    ) -> dict[int, tuple[SentenceSpan, ...]]:
-        """Each paragraph's sentences, in text order, scored by cosine similarity to ``query``."""
-        generation = self._serving.generation
-        known = {r.paragraph_id for r in generation.rows(paragraph_ids)}
-        sentences = generation.sentences([pid for pid in paragraph_ids if pid in known])
-        flat = [s for group in sentences.values() for s in group]
-        if not flat:
-            return {pid: () for pid in sentences}
-        vectors = generation.sentence_vectors([s.sentence_id for s in flat])
-        scores = vectors @ self.embed_query(query)
-        by_id = {s.sentence_id: float(score) for s, score in zip(flat, scores, strict=True)}
-        return {
-            pid: tuple(SentenceSpan(s.start, s.end, by_id[s.sentence_id]) for s in group)
-            for pid, group in sentences.items()
-        }
 
     def refresh(self) -> bool:
         """Serve a newer generation if one was built; the old one serves until this returns.

@@ -240,7 +240,9 @@ def test_knowledge_base_lookups(kb_settings: KnowledgeBaseSettings, embedder: Em
     assert hit is not None and hit.ref.text == top[0].ref.text and len(hit.sentences) == 2
     assert kb.hit_for(10_000) is None
     best_id = top[0].ref.paragraph_id
-    scored = kb.score_sentences("active in daylight", [best_id])[best_id]
+    # Search scores each candidate's sentences against the query.
+    scored = next(h for h in kb.search("active in daylight", 10) if h.ref.paragraph_id == best_id)
+    scored = scored.sentences
     assert [s.start for s in scored] == sorted(s.start for s in scored)
     best = max(scored, key=lambda s: s.score)
     assert "daylight" in top[0].ref.text[best.start : best.end]
@@ -271,7 +273,7 @@ def test_concurrent_searches_agree(kb_settings: KnowledgeBaseSettings, embedder:
     def work(query: str) -> None:
         try:
             ids = [h.ref.paragraph_id for h in kb.search(query, 3)]
-            kb.score_sentences(query, ids)
+            [kb.hit_for(pid) for pid in ids]
             results.append((query, ids))
         except BaseException as exc:  # surfaced below: a thread's exception would be lost
             errors.append(exc)
