@@ -36,7 +36,7 @@ class Feed:
     entries: tuple[FeedEntry, ...]
 
 
-def _date(entry: Any) -> str | None:
+def _date(entry: dict[str, Any]) -> str | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         value = entry.get(key)
         if value:
@@ -44,7 +44,7 @@ def _date(entry: Any) -> str | None:
     return None
 
 
-def _entry_hash(entry: Any, link: str) -> str:
+def _entry_hash(entry: dict[str, Any], link: str) -> str:
     contents = [c.get("value", "") for c in entry.get("content", [])]
     payload = [
         link,
@@ -69,7 +69,9 @@ def parse_feed(body: bytes, url: str) -> Feed:
         raise FetchFailed(f"not an RSS or Atom feed{detail}"[:200])
     entries: list[FeedEntry] = []
     seen: set[str] = set()
-    for entry in parsed.entries:
+    for item in parsed.entries:
+        # A plain dict: feedparser maps a missing "updated" to "published" with a warning.
+        entry = dict(item)
         raw = entry.get("link") or ""
         if not raw and entry.get("id", "").startswith(("http://", "https://")):
             raw = entry["id"]
