@@ -173,8 +173,15 @@ class Fetcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def get(self, url: str, etag: str | None = None, last_modified: str | None = None) -> Fetched:
-        """GET ``url`` (conditionally when validators are given); ``FetchFailed`` with a reason."""
+    def get(
+        self, url: str, etag: str | None = None, last_modified: str | None = None, *,
+        feed: bool = False,
+    ) -> Fetched:
+        """GET ``url`` (conditionally when validators are given); ``FetchFailed`` with a reason.
+
+        A ``feed`` may come as any XML type (its parser judges it); a page must have a content
+        type some loader reads.
+        """
         deadline = time.monotonic() + self.settings.timeout_seconds
         headers = {}
         if etag:
@@ -184,7 +191,7 @@ class Fetcher:
         current = url
         seen = {url}
         for _hop in range(self.settings.max_redirects + 1):
-            nxt = self._request(url, current, headers, deadline)
+            nxt = self._request(url, current, headers, deadline, feed)
             if isinstance(nxt, Fetched):
                 return nxt
             if nxt in seen:
@@ -194,7 +201,7 @@ class Fetcher:
         raise FetchFailed(f"more than {self.settings.max_redirects} redirects")
 
     def _request(
-        self, url: str, current: str, headers: dict[str, str], deadline: float
+        self, url: str, current: str, headers: dict[str, str], deadline: float, feed: bool
     ) -> Fetched | str:
         """One hop: the result, or the URL a redirect points to."""
         try:
@@ -204,7 +211,7 @@ class Fetcher:
             with self._client.stream("GET", current, headers=headers) as response:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
                     return urljoin(current, response.headers["location"])
-                return self._response(url, current, response, deadline)
+                return self._response(url, current, response, deadline, feed)
         except BlockedAddress as exc:
             raise FetchFailed(str(exc)) from None
         except httpx.TimeoutException:
@@ -213,7 +220,7 @@ class Fetcher:
             raise FetchFailed(f"network error: {exc or type(exc).__name__}"[:200]) from None
 
     def _response(
-        self, url: str, current: str, response: httpx.Response, deadline: float
+        self, url: str, current: str, response: httpx.Response, deadline: float, feed: bool
     ) -> Fetched:
         status = response.status_code
         if status >= 400 or status in _REDIRECTS:
@@ -225,7 +232,7 @@ class Fetcher:
             return Fetched(url, current, 304, b"", content_type, "", etag, last_modified)
         if status != 200:
             raise FetchFailed(f"HTTP {status} {response.reason_phrase} (no content)".strip())
-        suffix = suffix_for(content_type, current, self._known)
+        suffix = "" if feed else suffix_for(content_type, current, self._known)
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise FetchFailed(self._too_large(int(declared)))

@@ -127,7 +127,7 @@ def _feed_entries(
     """The feed's title and entries: fetched if changed, else as last stored."""
     state = registry.feed(url)
     fetched = fetcher.get(
-        url, state.etag if state else None, state.last_modified if state else None
+        url, state.etag if state else None, state.last_modified if state else None, feed=True
     )
     stored = registry.feed_entries(url)
     if fetched.not_modified and state is not None:
