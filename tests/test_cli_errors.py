@@ -263,7 +263,10 @@ def test_a_rerank_model_that_cannot_load(
     assert_one_line(code, out, err, "set [rerank] model")
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
+# Listing sources reads no model, and removing an unknown page fails before any build.
+@pytest.mark.parametrize(
+    "command", [c for c in COMMANDS if c not in ("index sources", "index remove")]
+)
 def test_an_embedding_model_that_cannot_load(
     setup: Setup, capsys: pytest.CaptureFixture[str], api: FakeBotApi, built_index: Path,
     command: str, tmp_path: Path,
