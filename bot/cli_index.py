@@ -1,4 +1,4 @@
-"""``citebot index build|rebuild|stats`` and ``citebot search``."""
+"""``citebot index build|rebuild|stats`` and ``citebot search`` (web sources: cli_sources)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _positive_int(value: str) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Add ``index build|rebuild|stats`` and ``search`` to the command line."""
+    """Add ``index build|rebuild|stats|add|refresh|remove|sources`` and ``search``."""
     index = subparsers.add_parser("index", parents=[common], help="build and inspect the index")
     actions = index.add_subparsers(dest="index_action", metavar="ACTION")
     index.set_defaults(handler=lambda args, context: _usage(index))
@@ -50,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     rebuild.set_defaults(handler=_build, rebuild=True)
 
+    from bot.cli_sources import add_actions
+
+    add_actions(actions, common)
+
     stats = actions.add_parser("stats", parents=[common], help="show what the index holds")
     stats.add_argument("--json", action="store_true", help="print the stats as JSON")
     stats.set_defaults(handler=_stats)
@@ -72,11 +76,13 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def summary_json(summary: BuildSummary) -> dict[str, Any]:
     """The build summary as printed by ``--json``."""
     data = dataclasses.asdict(summary)
+    del data["changes"]  # one row per article: the counts say it for a summary
     data["skipped"] = [{"path": s.path, "reason": s.reason} for s in summary.skipped]
     return data
 
 
-def _print_summary(summary: BuildSummary) -> None:
+def print_summary(summary: BuildSummary) -> None:
+    """Print a build summary for people."""
     print(
         f"indexed {summary.articles} articles, {summary.paragraphs} paragraphs "
         f"in {summary.seconds:.1f} s (generation {summary.generation})"
@@ -109,7 +115,7 @@ def _build(args: argparse.Namespace, context: CommandContext) -> int:
     if args.json:
         print(json.dumps(summary_json(summary), ensure_ascii=False))
     else:
-        _print_summary(summary)
+        print_summary(summary)
     return 0
 
 

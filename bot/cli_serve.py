@@ -51,6 +51,9 @@ def serve(args: argparse.Namespace, context: CommandContext) -> int:
     # The token must never reach a log line, whatever logs it (httpx logs request URLs).
     protect_token(token, debug=getattr(args, "debug", False))
     check_mode(settings.telegram)
+    from bot.telegram.schedule import refresh_interval
+
+    refresh_interval(settings)  # a bad [sources] refresh_every is one line before anything starts
     # Before the models load: a wrong token or an unreachable API is reported in a second.
     check_bot_api(settings.telegram, token)
 

@@ -17,6 +17,7 @@ from index.settings import (
     IndexSettings,
     KnowledgeBaseSettings,
     SearchSettings,
+    SourcesSettings,
     SplitSettings,
 )
 
@@ -84,6 +85,7 @@ class Settings:
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     split: SplitSettings = field(default_factory=SplitSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    sources: SourcesSettings = field(default_factory=SourcesSettings)
     rerank: RerankSettings = field(default_factory=RerankSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     conversation: ConversationSettings = field(default_factory=ConversationSettings)
@@ -93,7 +95,8 @@ class Settings:
     def knowledge_base(self) -> KnowledgeBaseSettings:
         """The part of the settings the ``index`` package needs."""
         return KnowledgeBaseSettings(
-            index=self.index, embedding=self.embedding, split=self.split, search=self.search
+            index=self.index, embedding=self.embedding, split=self.split, search=self.search,
+            sources=self.sources,
         )
 
     def with_index_path(self, path: str | os.PathLike[str]) -> Settings:
@@ -121,6 +124,8 @@ def _coerce(section: str, key: str, value: Any, annotation: Any) -> Any:
         if not isinstance(value, list):
             raise SettingsError(f"{hint} must be a list, got {type(value).__name__}")
         return tuple(_coerce(section, key, item, item_type) for item in value)
+    if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
+        return _table(f"{section}.{key}", value, annotation)
     if origin in (typing.Union, types.UnionType):
         raise SettingsError(f"{hint}: unsupported setting type")  # no optional settings exist
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
@@ -132,6 +137,27 @@ def _coerce(section: str, key: str, value: Any, annotation: Any) -> Any:
     if not isinstance(value, annotation):
         raise SettingsError(f"{hint} must be {annotation.__name__}, got {value!r}")
     return value
+
+
+def _table(section: str, value: Any, cls: type) -> Any:
+    """One table of an array of tables (``[[sources.feeds]]``) as its settings dataclass."""
+    if not isinstance(value, dict):
+        raise SettingsError(f"[[{section}]] entries must be tables, got {value!r}")
+    field_types = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in field_types:
+            known = ", ".join(sorted(field_types))
+            raise SettingsError(f"unknown key [[{section}]] {key} (known: {known})")
+        kwargs[key] = _coerce(section, key, item, field_types[key])
+    required = [
+        f.name for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [name for name in required if name not in kwargs]
+    if missing:
+        raise SettingsError(f"each [[{section}]] needs {', '.join(missing)}")
+    return cls(**kwargs)
 
 
 def _resolve_paths(section: str, key: str, value: Any, base: Path) -> Any:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         IndexMismatch,
         IndexNotFound,
         NothingIndexed,
+        SourceError,
     )
     from index.knowledge_base import KnowledgeBase, open_knowledge_base
     from index.lexical_tokens import tokenize
@@ -42,11 +43,15 @@ if TYPE_CHECKING:
     from index.sentences import SPLITTER_VERSION, sentence_spans
     from index.settings import (
         EmbeddingSettings,
+        FeedSource,
         IndexSettings,
         KnowledgeBaseSettings,
         SearchSettings,
+        SourcesSettings,
         SplitSettings,
     )
+    from index.web_models import RefreshReport, SourceResult, SourceStatus
+    from index.web_sources import add_urls, refresh_sources, remove_source, source_status
 
 # Public name → the module that defines it.
 _WHERE = {
@@ -60,6 +65,7 @@ _WHERE = {
     "IndexMismatch": "index.errors",
     "IndexNotFound": "index.errors",
     "NothingIndexed": "index.errors",
+    "SourceError": "index.errors",
     "KnowledgeBase": "index.knowledge_base",
     "open_knowledge_base": "index.knowledge_base",
     "tokenize": "index.lexical_tokens",
@@ -83,6 +89,15 @@ _WHERE = {
     "KnowledgeBaseSettings": "index.settings",
     "SearchSettings": "index.settings",
     "SplitSettings": "index.settings",
+    "FeedSource": "index.settings",
+    "SourcesSettings": "index.settings",
+    "RefreshReport": "index.web_models",
+    "SourceResult": "index.web_models",
+    "SourceStatus": "index.web_models",
+    "add_urls": "index.web_sources",
+    "refresh_sources": "index.web_sources",
+    "remove_source": "index.web_sources",
+    "source_status": "index.web_sources",
 }
 
 
@@ -107,6 +122,7 @@ __all__ = [
     "Embedder",
     "EmbeddingModelError",
     "EmbeddingSettings",
+    "FeedSource",
     "Hit",
     "IndexCorrupt",
     "IndexLocked",
@@ -119,15 +135,24 @@ __all__ = [
     "LoadResult",
     "NothingIndexed",
     "Paragraph",
+    "RefreshReport",
     "ParagraphRef",
     "SearchSettings",
     "SPLITTER_VERSION",
     "SentenceSpan",
     "SkippedFile",
+    "SourceError",
+    "SourceResult",
+    "SourceStatus",
+    "SourcesSettings",
     "SplitSettings",
+    "add_urls",
     "build_index",
     "open_knowledge_base",
     "paragraph_label",
+    "refresh_sources",
+    "remove_source",
     "sentence_spans",
+    "source_status",
     "tokenize",
 ]

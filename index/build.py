@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -98,8 +98,10 @@ def build_index(
 ) -> BuildSummary:
     """Build (incrementally) or rebuild the index from ``paths`` (default: the configured sources).
 
-    ``rebuild`` ignores the serving generation but still reuses the embedding cache, since cached
-    vectors are keyed by model and exact text; ``clean_cache`` empties the cache as well.
+    The index's web sources (added URLs, configured feeds' entries) are always included, from
+    their stored copies: a build never fetches. ``rebuild`` ignores the serving generation but
+    still reuses the embedding cache, since cached vectors are keyed by model and exact text;
+    ``clean_cache`` empties the cache as well.
     """
     started = time.monotonic()
     root = Path(settings.index.path)
@@ -108,12 +110,15 @@ def build_index(
     with build_lock(root):
         embedder = embedder or Embedder.from_settings(settings.embedding)
         from index.ingest import read_articles
+        from index.web_sources import web_documents
 
         max_tokens = settings.split.max_tokens or embedder.max_tokens
+        web, web_skipped = web_documents(root, settings)
         articles, skipped = read_articles(
             sources, settings.split, embedder.count_tokens, max_tokens,
-            max_file_mb=settings.index.max_file_mb,
+            max_file_mb=settings.index.max_file_mb, documents=web,
         )
+        skipped = (*web_skipped, *skipped)
         return _build_locked(
             root, settings, articles, skipped, sources=sources, rebuild=rebuild,
             progress=progress, embedder=embedder, clean_cache=clean_cache, started=started,
@@ -141,6 +146,8 @@ def _index_backend(store: Storage, generation: str) -> str:
 @dataclass
 class _Plan:
     records: list[ArticleRecord]
+    # (article id, source, "added" | "updated" | "unchanged") of every article.
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -160,10 +167,14 @@ def _plan(
         old = reuse.content_hashes.get(article.article_id) if reuse else None
         if old is None:
             plan.added += 1
+            status = "added"
         elif old == digest:
             plan.unchanged += 1
+            status = "unchanged"
         else:
             plan.updated += 1
+            status = "updated"
+        plan.changes.append((article.article_id, article.source, status))
         paragraphs = []
         for p in article.paragraphs:
             h = text_hash(p.text)
@@ -314,6 +325,7 @@ def _build_locked(
         seconds=round(time.monotonic() - started, 3),
         generation=generation,
         embedded_sentences=vectors.embedded_sentences,
+        changes=tuple(plan.changes),
     )
     log.info("built generation %s: %s", generation, summary)
     return summary

@@ -46,3 +46,7 @@ class IndexLocked(CitebotIndexError):
 
 class NothingIndexed(CitebotIndexError):
     """A build found no article it could index."""
+
+
+class SourceError(CitebotError):
+    """A web source that cannot be added or removed as asked."""

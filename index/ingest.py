@@ -7,7 +7,7 @@ from pathlib import Path
 
 from index.clean import clean_documents
 from index.load import load_paths
-from index.models import Article, SkippedFile
+from index.models import Article, Document, SkippedFile
 from index.settings import SplitSettings
 from index.split import split_document
 
@@ -19,12 +19,15 @@ def read_articles(
     max_tokens: int,
     *,
     max_file_mb: float = 0,
+    documents: Sequence[Document] = (),
 ) -> tuple[tuple[Article, ...], tuple[SkippedFile, ...]]:
-    """Load, clean and split every article under ``paths``; report what had to be skipped."""
+    """Load, clean and split every article under ``paths`` and in ``documents`` (already
+    loaded, e.g. web pages); report what had to be skipped."""
     loaded = load_paths(paths, max_file_mb=max_file_mb)
     skipped = list(loaded.skipped)
     articles = []
-    for doc in clean_documents(loaded.documents, settings):
+    # Cleaned together: boilerplate repeated across a site's pages is found across all of them.
+    for doc in clean_documents((*loaded.documents, *documents), settings):
         article = split_document(doc, settings, count_tokens, max_tokens)
         if article.paragraphs:
             articles.append(article)

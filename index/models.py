@@ -84,6 +84,9 @@ class BuildSummary:
     generation: str = ""
     # Sentence texts embedded this run (sentence vectors are extra to the paragraphs' ``embedded``).
     embedded_sentences: int = 0
+    # (article id, source, "added" | "updated" | "unchanged") of every article built, so a
+    # refresh can tell each source what happened to its articles.
+    changes: tuple[tuple[str, str, str], ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,35 @@ class SearchSettings:
 
 
 @dataclass(frozen=True)
+class FeedSource:
+    """An RSS or Atom feed whose entries are fetched and indexed (``[[sources.feeds]]``)."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class SourcesSettings:
+    """Web sources: configured feeds, how pages are fetched, and how often they are refreshed."""
+
+    feeds: tuple[FeedSource, ...] = ()
+    # How often `citebot serve` refreshes feeds, added URLs and folders ("30m", "6h", "90s");
+    # empty = never (run `citebot index refresh` yourself, or with --every).
+    refresh_every: str = ""
+    # One fetch (connecting, waiting, reading the whole body) gives up after this long.
+    timeout_seconds: float = 15.0
+    # A page or file larger than this is refused while streaming, never read whole.
+    max_download_mb: float = 20.0
+    max_redirects: int = 5
+    # Seconds between two requests to the same host, so a feed of 200 entries is not a burst.
+    host_delay_seconds: float = 1.0
+    # Sent with every request; empty = "citebot/<version> (article indexer)".
+    user_agent: str = ""
+    # URLs resolving to loopback, private, link-local (cloud metadata) or other non-public
+    # addresses are refused unless this is true (a self-hosted intranet).
+    allow_private_networks: bool = False
+
+
+@dataclass(frozen=True)
 class KnowledgeBaseSettings:
     """Everything the ``index`` package needs, passed explicitly."""
 
@@ -94,3 +123,4 @@ class KnowledgeBaseSettings:
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     split: SplitSettings = field(default_factory=SplitSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    sources: SourcesSettings = field(default_factory=SourcesSettings)

@@ -34,6 +34,10 @@ COMMANDS: dict[str, list[str]] = {
     "index build": ["index", "build"],
     "index rebuild": ["index", "rebuild"],
     "index stats": ["index", "stats"],
+    "index add": ["index", "add", "http://127.0.0.1:9/page"],
+    "index refresh": ["index", "refresh"],
+    "index remove": ["index", "remove", "http://127.0.0.1:9/page"],
+    "index sources": ["index", "sources"],
     "search": ["search", "owls"],
     "ask": ["ask", "How far can an owl turn its head?"],
     "chat": ["chat", "--json"],
@@ -151,6 +155,18 @@ def test_sources_that_hold_no_article(
     assert_one_line(*run(capsys, setup.argv(command)), "no article could be indexed")
 
 
+def test_removing_what_is_no_web_page(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    setup.write("")
+    assert_one_line(*run(capsys, setup.argv("index remove")), "no web page")
+
+
+def test_serve_with_an_unusable_refresh_interval(
+    setup: Setup, capsys: pytest.CaptureFixture[str], api: FakeBotApi
+) -> None:
+    setup.write('[sources]\nrefresh_every = "often"', api=api)
+    assert_one_line(*run(capsys, setup.argv("serve"), stub_engine), "[sources] refresh_every")
+
+
 def test_serve_without_a_token(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
     setup.write("")
     code, out, err = run(capsys, setup.argv("serve"))
@@ -247,7 +263,10 @@ def test_a_rerank_model_that_cannot_load(
     assert_one_line(code, out, err, "set [rerank] model")
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
+# Listing sources reads no model, and removing an unknown page fails before any build.
+@pytest.mark.parametrize(
+    "command", [c for c in COMMANDS if c not in ("index sources", "index remove")]
+)
 def test_an_embedding_model_that_cannot_load(
     setup: Setup, capsys: pytest.CaptureFixture[str], api: FakeBotApi, built_index: Path,
     command: str, tmp_path: Path,

@@ -20,6 +20,7 @@ from bot.settings import Settings, TelegramSettings
 from bot.telegram.fair import FairPool
 from bot.telegram.handlers import register
 from bot.telegram.intake import JournaledQueue, JournalingProcessor, replay_unfinished
+from bot.telegram.schedule import keep_sources_fresh, refresh_interval
 from bot.telegram.services import AnsweringEngine, Services
 from bot.telegram.state.bot_state import BotState
 from index import CitebotError
@@ -119,6 +120,8 @@ def build_application(settings: Settings, engine: AnsweringEngine, token: str) -
 
 # The index refresh task of each running application.
 _refresher: dict[Application, asyncio.Task[None]] = {}
+# The scheduled source refresh of each running application ([sources] refresh_every).
+_source_refresher: dict[Application, asyncio.Task[None]] = {}
 
 
 def _services(application: Application) -> Services:
@@ -146,6 +149,12 @@ async def _post_init(application: Application) -> None:
     except TelegramError as exc:
         log.warning("could not set the bot's command list: %s", exc)
     _refresher[application] = asyncio.create_task(_keep_fresh(application))
+    interval = refresh_interval(settings)
+    if interval is not None:
+        _source_refresher[application] = asyncio.create_task(
+            keep_sources_fresh(services, interval)
+        )
+        log.info("refreshing feeds, added URLs and folders every %g s", interval)
     log.info("serving as @%s", application.bot.username)
 
 
@@ -165,11 +174,12 @@ async def _keep_fresh(application: Application) -> None:
 
 
 async def _post_shutdown(application: Application) -> None:
-    task = _refresher.pop(application, None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    for tasks in (_refresher, _source_refresher):
+        task = tasks.pop(application, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     services = _services(application)
     services.pool.shutdown()
     services.state.close()
