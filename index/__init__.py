@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         ParagraphRef,
         SentenceSpan,
         SkippedFile,
+        page_label,
         paragraph_label,
     )
     from index.sentences import SPLITTER_VERSION, sentence_spans
@@ -73,6 +74,7 @@ _WHERE = {
     "LoadResult": "index.models",
     "Paragraph": "index.models",
     "ParagraphRef": "index.models",
+    "page_label": "index.models",
     "paragraph_label": "index.models",
     "SentenceSpan": "index.models",
     "SkippedFile": "index.models",
@@ -127,6 +129,7 @@ __all__ = [
     "SplitSettings",
     "build_index",
     "open_knowledge_base",
+    "page_label",
     "paragraph_label",
     "sentence_spans",
     "tokenize",

@@ -179,7 +179,7 @@ def _normalized(doc: Document) -> Document:
         text = normalize_text(block.text)
         if text:
             section = normalize_text(block.section) if block.section else None
-            blocks.append(Block(text=text, section=section or None))
+            blocks.append(replace(block, text=text, section=section or None))
     return replace(doc, title=normalize_text(doc.title) or doc.article_id, blocks=tuple(blocks))
 
 
