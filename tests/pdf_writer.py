@@ -23,11 +23,51 @@ class Line:
     text: str
     size: float = 10
     bold: bool = False
+    # Extra space after each character (the PDF's Tc), as justified typesetting stretches lines.
+    spacing: float = 0.0
 
 
 @dataclass(frozen=True)
 class Image:
     """A grey image covering the page's text area, as a scanner produces."""
+
+
+def text_width(text: str, size: float = 10, bold: bool = False) -> float:
+    """Width of ``text`` set in Helvetica at ``size`` points (the standard font's metrics)."""
+    from pdfminer.fontmetrics import FONT_METRICS
+
+    widths = FONT_METRICS["Helvetica-Bold" if bold else "Helvetica"][1]
+    return sum(widths.get(ch, 556) for ch in text) * size / 1000
+
+
+def paragraph(
+    text: str, x: float, y: float, width: float, *, size: float = 10, indent: float = 0,
+    justify: bool = False, leading: float = 1.2,
+) -> list[Line]:
+    """``text`` wrapped greedily at ``width`` points from the baseline ``y`` down, the first
+    line indented by ``indent``; ``justify`` stretches every line but the last to the width.
+    A "|" in a word marks where it may be hyphenated to fill a line (shown "hyph-" + "enated")."""
+    rows: list[list[str]] = [[]]
+    for word in text.split():
+        room = width - (indent if len(rows) == 1 else 0)
+        plain = word.replace("|", "")
+        if rows[-1] and text_width(" ".join([*rows[-1], plain]), size) > room:
+            head, bar, tail = word.partition("|")
+            if bar and text_width(" ".join([*rows[-1], head + "-"]), size) <= room:
+                rows[-1].append(head + "-")
+                word = tail
+            rows.append([])
+        rows[-1].append(word.replace("|", ""))
+    lines = []
+    for number, row in enumerate(rows):
+        line_text = " ".join(row)
+        left = x + (indent if number == 0 else 0)
+        spacing = 0.0
+        if justify and number < len(rows) - 1 and len(line_text) > 1:
+            room = x + width - left - text_width(line_text, size)
+            spacing = room / (len(line_text) - 1)
+        lines.append(Line(left, y - number * size * leading, line_text, size, spacing=spacing))
+    return lines
 
 
 def _escape(text: str) -> bytes:
@@ -43,8 +83,9 @@ def _content(items: list[Line | Image]) -> bytes:
         else:
             font = b"/F2" if item.bold else b"/F1"
             parts.append(
-                b"BT " + font + b" %g Tf 1 0 0 1 %g %g Tm (" % (item.size, item.x, item.y)
-                + _escape(item.text) + b") Tj ET"
+                b"BT " + font + b" %g Tf %.4f Tc 1 0 0 1 %g %g Tm (" % (
+                    item.size, item.spacing, item.x, item.y
+                ) + _escape(item.text) + b") Tj ET"
             )
     return b"\n".join(parts)
 
