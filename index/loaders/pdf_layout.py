@@ -82,9 +82,14 @@ class _Extent:
 class _Geometry:
     """What paragraph breaks are measured against: each box's extent, the usual line gap."""
 
-    extents: dict[tuple[int, int], _Extent]
+    # By page, box and font size: a title or heading sharing a box does not widen its text.
+    extents: dict[tuple[int, int, int], _Extent]
     # Space between one line's bottom and the next one's top within a paragraph.
     line_gap: float
+
+    def extent(self, page: int, line: TextLine) -> _Extent:
+        """The extent of the lines set like ``line`` in its text box."""
+        return self.extents[(page, line.box, round(line.size))]
 
 
 def drop_running_lines(pages: Sequence[PageText]) -> list[PageText]:
@@ -164,10 +169,10 @@ def _body_size(lines: Sequence[TextLine]) -> float:
 
 
 def _geometry(pages: Sequence[PageText]) -> _Geometry:
-    boxes: dict[tuple[int, int], list[TextLine]] = {}
+    boxes: dict[tuple[int, int, int], list[TextLine]] = {}
     for page in pages:
         for line in page.lines:
-            boxes.setdefault((page.number, line.box), []).append(line)
+            boxes.setdefault((page.number, line.box, round(line.size)), []).append(line)
     extents = {
         key: _Extent(min(line.x0 for line in box), max(line.x1 for line in box), len(box))
         for key, box in boxes.items()
@@ -249,9 +254,9 @@ def _starts_paragraph(
     (page_p, p), (page_c, c) = previous, current
     if _HYPHENATED_END.search(p.text.rstrip()):
         return False
-    here = geometry.extents[(page_c, c.box)]
+    here = geometry.extent(page_c, c)
     indented = here.lines >= 2 and c.x0 > here.x0 + _INDENT * c.size
-    ended = _ended_early(p, c, geometry.extents[(page_p, p.box)])
+    ended = _ended_early(p, c, geometry.extent(page_p, p))
     if (page_p, p.box) == (page_c, c.box):
         spaced = p.bottom - c.top > geometry.line_gap + _PARAGRAPH_SPACE * c.size
         return indented or ended or spaced
