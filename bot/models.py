@@ -19,19 +19,41 @@ class Citation:
     # Character spans of ``ref.text`` that the answer quotes (highlighted when rendered).
     quotes: tuple[tuple[int, int], ...] = ()
 
+    @property
+    def url_quote(self) -> str | None:
+        """The article's web address opening at the quote (or the paragraph, if none is quoted).
+
+        None when the article has no http(s) URL.
+        """
+        from bot.text_fragment import quote_url
+
+        if not self.ref.url:
+            return None
+        text = self.ref.text
+        spans = [(a, b) for a, b in self.quotes if 0 <= a < b <= len(text)]
+        quoted = text[spans[0][0] : spans[0][1]] if spans else text
+        return quote_url(self.ref.url, quoted, self.ref.page)
+
     def to_json(self) -> dict[str, Any]:
-        """The citation as in the CLI's JSON answer object."""
+        """The citation as in the CLI's JSON answer object.
+
+        ``page`` is there only when the source has pages, ``url_quote`` only with a web URL.
+        """
         ref = self.ref
-        return {
+        data: dict[str, Any] = {
             "n": self.n,
             "article_id": ref.article_id,
             "title": ref.title,
             "url": ref.url,
-            "date": ref.date,
-            "paragraph": ref.number,
-            "text": ref.text,
-            "score": round(self.score, 6),
         }
+        url_quote = self.url_quote
+        if url_quote is not None:
+            data["url_quote"] = url_quote
+        data.update(date=ref.date, paragraph=ref.number)
+        if ref.page is not None:
+            data["page"] = ref.page
+        data.update(text=ref.text, score=round(self.score, 6))
+        return data
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from bot.models import Answer, Citation
 from bot.question import has_words
-from index import paragraph_label
+from index import page_label, paragraph_label
 
 ABSTENTION = "The articles don't seem to say. I found nothing that answers this question."
 NO_QUESTION = "Please ask a question in words, e.g. “What did the minister say about taxes?”"
@@ -49,13 +49,16 @@ def quoted(text: str) -> str:
 
 
 def source_line(citation: Citation) -> str:
-    """One source of the list: "[1] Title — date — URL — paragraph N"."""
+    """One source of the list: "[1] Title — date — URL — p. 4 — paragraph N"."""
     ref = citation.ref
     parts = [ref.title or ref.article_id]
     if ref.date:
         parts.append(ref.date)
     if ref.url:
         parts.append(ref.url)
+    page = page_label(ref.page)
+    if page:
+        parts.append(page)
     parts.append(paragraph_label(ref.number, long=True))
     return f"[{citation.n}] " + " — ".join(parts)
 

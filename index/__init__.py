@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         ParagraphRef,
         SentenceSpan,
         SkippedFile,
+        page_label,
         paragraph_label,
     )
     from index.sentences import SPLITTER_VERSION, sentence_spans
@@ -79,6 +80,7 @@ _WHERE = {
     "LoadResult": "index.models",
     "Paragraph": "index.models",
     "ParagraphRef": "index.models",
+    "page_label": "index.models",
     "paragraph_label": "index.models",
     "SentenceSpan": "index.models",
     "SkippedFile": "index.models",
@@ -149,6 +151,7 @@ __all__ = [
     "add_urls",
     "build_index",
     "open_knowledge_base",
+    "page_label",
     "paragraph_label",
     "refresh_sources",
     "remove_source",

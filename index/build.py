@@ -55,7 +55,10 @@ def content_hash(article: Article) -> str:
         article.url,
         article.date,
         article.source,
-        [[p.number, p.text, p.section] for p in article.paragraphs],
+        # A page is hashed only where there is one, so articles without pages keep the hashes
+        # older citebots gave them and are not all reported as updated.
+        [[p.number, p.text, p.section, *([p.page] if p.page is not None else [])]
+         for p in article.paragraphs],
     ]
     return text_hash(json.dumps(payload, ensure_ascii=False))
 
@@ -188,7 +191,7 @@ def _plan(
                 sentences.append((next_sentence, start, end))
                 next_sentence += 1
             paragraphs.append(
-                ParagraphRecord(pid, p.number, p.text, p.section, h, tuple(sentences))
+                ParagraphRecord(pid, p.number, p.text, p.section, h, tuple(sentences), p.page)
             )
         plan.records.append(
             ArticleRecord(article.article_id, article.title, article.url, article.date,

@@ -46,7 +46,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
-from index.models import Block, Document
+from index.models import Document
 from index.settings import SplitSettings
 
 _ODD_SPACES = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000\t\f\v]")
@@ -179,7 +179,7 @@ def _normalized(doc: Document) -> Document:
         text = normalize_text(block.text)
         if text:
             section = normalize_text(block.section) if block.section else None
-            blocks.append(Block(text=text, section=section or None))
+            blocks.append(replace(block, text=text, section=section or None))
     return replace(doc, title=normalize_text(doc.title) or doc.article_id, blocks=tuple(blocks))
 
 

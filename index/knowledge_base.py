@@ -38,7 +38,7 @@ class _Serving:
 
 
 def _paragraph(row: ParagraphRef) -> Paragraph:
-    return Paragraph(row.article_id, row.number, row.text, row.section)
+    return Paragraph(row.article_id, row.number, row.text, row.section, row.page)
 
 
 class KnowledgeBase:

@@ -1,4 +1,4 @@
-"""Load article files (txt, html, md, json, jsonl) from files and folders into documents.
+"""Load article files (txt, html, md, json, jsonl, pdf, docx) from files and folders.
 
 Problems with one file or record never stop a load: they become ``SkippedFile`` entries with a
 short reason. Article ids are stable: a file's path relative to the folder it was found in
@@ -11,11 +11,13 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from index.loaders.decode import FileTooLarge, UnreadableFile, read_text
+from index.loaders.decode import FileTooLarge, UnreadableFile, read_bytes, read_text
+from index.loaders.docx import parse_docx
 from index.loaders.html import parse_html
 from index.loaders.markdown import parse_markdown
+from index.loaders.pdf import parse_pdf
 from index.loaders.records import parse_json, parse_jsonl
 from index.loaders.text import parse_text
 from index.models import Document, LoadResult, SkippedFile
@@ -25,20 +27,25 @@ log = logging.getLogger(__name__)
 _MB = 1024 * 1024
 
 
-
 class _Parser(Protocol):
     def __call__(
         self, text: str, *, article_id: str, source: str
     ) -> tuple[list[Document], list[SkippedFile]]: ...
 
 
-def _single(parse: Callable[..., Document]) -> _Parser:
+class _BinaryParser(Protocol):
+    def __call__(
+        self, data: bytes, *, article_id: str, source: str
+    ) -> tuple[list[Document], list[SkippedFile]]: ...
+
+
+def _single(parse: Callable[..., Document]) -> Any:
     """A parser of one document per file, as a parser of many."""
 
     def parser(
-        text: str, *, article_id: str, source: str
+        content: Any, *, article_id: str, source: str
     ) -> tuple[list[Document], list[SkippedFile]]:
-        return [parse(text, article_id=article_id, source=source)], []
+        return [parse(content, article_id=article_id, source=source)], []
 
     return parser
 
@@ -51,6 +58,19 @@ PARSERS: dict[str, _Parser] = {
     ".markdown": _single(parse_markdown),
     ".jsonl": parse_jsonl,
     ".json": parse_json,
+}
+
+# Formats read as bytes: their text is inside a container, not a text encoding.
+BINARY_PARSERS: dict[str, _BinaryParser] = {
+    ".pdf": parse_pdf,
+    ".docx": _single(parse_docx),
+}
+
+# Formats people will try that cannot be read, with what to do instead.
+_UNSUPPORTED = {
+    ".doc": "old Word format .doc; save it as .docx",
+    ".rtf": "RTF is not supported; save it as .docx",
+    ".odt": "OpenDocument text is not supported; save it as .docx",
 }
 
 
@@ -95,12 +115,22 @@ def load_file(
 ) -> tuple[list[Document], list[SkippedFile]]:
     """Load one file; ``article_id`` is its id (or the fallback prefix for JSON records)."""
     source = str(path)
-    parser = PARSERS.get(path.suffix.lower())
-    if parser is None:
-        return [], [SkippedFile(source, f"unsupported file type '{path.suffix or path.name}'")]
+    suffix = path.suffix.lower()
+    parser = PARSERS.get(suffix)
+    binary = BINARY_PARSERS.get(suffix)
+    if parser is None and binary is None:
+        reason = _UNSUPPORTED.get(suffix, f"unsupported file type '{path.suffix or path.name}'")
+        return [], [SkippedFile(source, reason)]
+    limit = int(max_file_mb * _MB) if max_file_mb > 0 else 0
     try:
-        text = read_text(path, int(max_file_mb * _MB) if max_file_mb > 0 else 0)
-        documents, skipped = parser(text, article_id=article_id, source=source)
+        if binary is not None:
+            documents, skipped = binary(
+                read_bytes(path, limit), article_id=article_id, source=source
+            )
+        else:
+            assert parser is not None
+            text = read_text(path, limit)
+            documents, skipped = parser(text, article_id=article_id, source=source)
     except FileTooLarge as exc:
         reason = (
             f"{exc.size / _MB:.1f} MB is over the {max_file_mb:g} MB limit "

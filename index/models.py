@@ -11,6 +11,8 @@ class Block:
 
     text: str
     section: str | None = None
+    # The page the block starts on (1-based), for formats that have pages (PDF).
+    page: int | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Paragraph:
     number: int
     text: str
     section: str | None = None
+    # The page the paragraph starts on (1-based), when its source has pages (PDF).
+    page: int | None = None
 
 
 @dataclass(frozen=True)
@@ -130,12 +134,18 @@ def paragraph_label(number: int, *, long: bool = False) -> str:
     return f"paragraph {shown}" if long else f"¶{shown}"
 
 
+def page_label(page: int | None) -> str | None:
+    """How people see a page number: "p. 4" (None when the source has no pages)."""
+    return None if page is None else f"p. {page}"
+
+
 @dataclass(frozen=True)
 class ParagraphRef:
     """One indexed paragraph with its article's metadata: what a search finds and an answer cites.
 
     ``number`` counts from 0 in the article's own order (``paragraph_label`` shows it). The
     fields are in the order the store reads them, so it can build one straight from a row.
+    ``page`` is the page the paragraph starts on (1-based) when its source has pages (PDF).
     """
 
     paragraph_id: int
@@ -146,6 +156,7 @@ class ParagraphRef:
     title: str
     url: str | None
     date: str | None
+    page: int | None = None
 
     @property
     def label(self) -> str:

@@ -36,6 +36,10 @@ GENERATION_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sentences_by_paragraph ON sentences(paragraph_id);
     """,
+    # 2: the page a paragraph starts on, for sources that have pages (PDF); NULL otherwise.
+    """
+    ALTER TABLE paragraphs ADD COLUMN page INTEGER;
+    """,
 )
 
 # The embedding cache outlives generations (and citebot versions), so it migrates in place.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from index.models import Article, Block, Document, Paragraph
 from index.sentences import text_spans
@@ -41,7 +42,7 @@ def split_document(
 ) -> Article:
     """Turn a cleaned document into an article of paragraphs numbered from 0."""
     if doc.verbatim:
-        texts = [(block.text, block.section) for block in doc.blocks]
+        texts = [(block.text, block) for block in doc.blocks]
     else:
         limits = [limit for limit in (settings.max_tokens, max_tokens) if limit > 0]
         budget = token_budget(min(limits)) if limits else 0
@@ -49,10 +50,13 @@ def split_document(
         texts = []
         for block in _merge_short(list(doc.blocks), settings.min_chars):
             pieces = split_text(block.text, count, budget) if budget else [block.text]
-            texts.extend((piece, block.section) for piece in pieces)
+            texts.extend((piece, block) for piece in pieces)
     paragraphs = tuple(
-        Paragraph(article_id=doc.article_id, number=number, text=text, section=section)
-        for number, (text, section) in enumerate(texts)
+        Paragraph(
+            article_id=doc.article_id, number=number, text=text, section=block.section,
+            page=block.page,
+        )
+        for number, (text, block) in enumerate(texts)
     )
     return Article(
         article_id=doc.article_id,
@@ -85,7 +89,9 @@ def _merge_short(blocks: list[Block], min_chars: int) -> list[Block]:
             pending.append(block)
             continue
         if pending:
-            block = Block("\n".join([*(b.text for b in pending), block.text]), block.section)
+            # The merged paragraph starts where its first fragment does.
+            text = "\n".join([*(b.text for b in pending), block.text])
+            block = Block(text, block.section, pending[0].page)
             pending = []
         merged.append(block)
     merged.extend(_flush_into_previous(merged, pending))
@@ -98,9 +104,9 @@ def _flush_into_previous(merged: list[Block], pending: list[Block]) -> list[Bloc
         return []
     text = "\n".join(b.text for b in pending)
     if merged and merged[-1].section == pending[0].section:
-        merged[-1] = Block(merged[-1].text + "\n" + text, merged[-1].section)
+        merged[-1] = replace(merged[-1], text=merged[-1].text + "\n" + text)
         return []
-    return [Block(text, pending[0].section)]
+    return [Block(text, pending[0].section, pending[0].page)]
 
 
 def split_text(text: str, count_tokens: CountTokens, budget: int) -> list[str]:

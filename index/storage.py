@@ -44,6 +44,7 @@ class ParagraphRecord:
     section: str | None
     text_hash: str
     sentences: tuple[tuple[int, int, int], ...]  # (sentence_id, start, end)
+    page: int | None = None
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ class Generation:
         self.sentence_index = sentence_index
         self.lexical = lexical
         self._conn = conn
+        self._row_sql = _row_sql(schema_version(conn))
         # One connection for all threads: a generation's files may be deleted (pruned) while a
         # reader still serves from it, and an already-open connection keeps working.
         self._lock = threading.Lock()
@@ -128,7 +129,9 @@ class Generation:
         conn = connect_readonly(meta)
         try:
             version = schema_version(conn)
-            if version != len(GENERATION_MIGRATIONS):
+            # An older generation still serves (what it lacks reads as unknown, see _row_sql);
+            # a newer one may hold what this citebot cannot read.
+            if not 1 <= version <= len(GENERATION_MIGRATIONS):
                 raise IndexMismatch(
                     f"index file {meta} has schema version {version} but this citebot uses "
                     f"{len(GENERATION_MIGRATIONS)}; {REBUILD_HINT}"
@@ -229,28 +232,23 @@ class Generation:
             rows.extend(self._query(sql.format(marks=",".join("?" * len(chunk))), chunk))
         return rows
 
-    _ROW_SQL = (
-        "SELECT p.id, a.article_id, p.number, p.text, p.section, a.title, a.url, a.date "
-        "FROM paragraphs p JOIN articles a ON a.id = p.article_id "
-    )
-
     def rows(self, paragraph_ids: Sequence[int]) -> list[ParagraphRef]:
         """Paragraph rows in the order of ``paragraph_ids`` (unknown ids are left out)."""
         found = {
             r[0]: ParagraphRef(*r)
-            for r in self._query_in(self._ROW_SQL + "WHERE p.id IN ({marks})", paragraph_ids)
+            for r in self._query_in(self._row_sql + "WHERE p.id IN ({marks})", paragraph_ids)
         }
         return [found[int(i)] for i in paragraph_ids if int(i) in found]
 
     def paragraph_row(self, article_id: str, number: int) -> ParagraphRef | None:
         """One paragraph by its article and number."""
-        rows = self._query(self._ROW_SQL + "WHERE a.article_id = ? AND p.number = ?",
+        rows = self._query(self._row_sql + "WHERE a.article_id = ? AND p.number = ?",
                            (article_id, number))
         return ParagraphRef(*rows[0]) if rows else None
 
     def article_rows(self, article_id: str) -> list[ParagraphRef]:
         """All paragraphs of an article, in its own order."""
-        sql = self._ROW_SQL + "WHERE a.article_id = ? ORDER BY p.number"
+        sql = self._row_sql + "WHERE a.article_id = ? ORDER BY p.number"
         rows = self._query(sql, (article_id,))
         return [ParagraphRef(*r) for r in rows]
 
@@ -288,6 +286,16 @@ class Generation:
             (max(0, n),),
         )
         return [ArticleInfo(*r) for r in rows]
+
+
+def _row_sql(version: int) -> str:
+    """The start of a paragraph query, in ``ParagraphRef`` field order, for schema ``version``."""
+    # Generations written before migration 2 have no page column: their paragraphs have none.
+    page = "p.page" if version >= 2 else "NULL"
+    return (
+        f"SELECT p.id, a.article_id, p.number, p.text, p.section, a.title, a.url, a.date, {page} "
+        "FROM paragraphs p JOIN articles a ON a.id = p.article_id "
+    )
 
 
 def open_generation(root: Path, embedder: Embedder | None = None) -> Generation:

@@ -69,8 +69,8 @@ def _write_meta(path: Path, articles: Sequence[ArticleRecord]) -> None:
                      article.source, article.content_hash),
                 )
                 conn.executemany(
-                    "INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?, ?)",
-                    [(p.paragraph_id, row_id, p.number, p.text, p.section, p.text_hash)
+                    "INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(p.paragraph_id, row_id, p.number, p.text, p.section, p.text_hash, p.page)
                      for p in article.paragraphs],
                 )
                 conn.executemany(

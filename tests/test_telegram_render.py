@@ -60,7 +60,9 @@ def test_answer_has_quote_then_numbered_sources_with_links_dates_and_paragraphs(
     html = render_answer(answer, numbered_sources(answer))
     quotes = "“The bridge opened in 1932.” [1]\n“It is long.” [2]"
     assert html.startswith(f"<blockquote>{quotes}</blockquote>")
-    assert '1. <a href="https://example.org/b?x=1&amp;y=2">Title 1</a> · 2024-01-02 · ¶2' in html
+    # The link opens the article at the quote (a text fragment).
+    link = "https://example.org/b?x=1&amp;y=2#:~:text=The%20bridge%20opened%20in%201932."
+    assert f'1. <a href="{link}">Title 1</a> · 2024-01-02 · ¶2' in html
     assert "2. Plain · ¶3" in html
     assert _tags_balanced(html)
 

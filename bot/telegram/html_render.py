@@ -11,7 +11,7 @@ from html import escape
 from bot.models import Answer, Citation
 from bot.render import quoted
 from bot.smalltalk import HELP
-from index import paragraph_label
+from index import page_label, paragraph_label
 
 # Telegram's limit is 4,096 characters of text after entity parsing; measuring the HTML source in
 # UTF-16 code units instead is stricter, so a chunk that fits here always fits there.
@@ -32,11 +32,16 @@ def numbered_sources(answer: Answer) -> tuple[Citation, ...]:
 def _source_line(citation: Citation) -> str:
     ref = citation.ref
     title = escape(ref.title or ref.article_id)
-    if ref.url and ref.url.startswith(("http://", "https://")):
-        title = f'<a href="{escape(ref.url, quote=True)}">{title}</a>'
+    # The link opens the article at the quote, where the browser supports text fragments.
+    link = citation.url_quote
+    if link:
+        title = f'<a href="{escape(link, quote=True)}">{title}</a>'
     parts = [title]
     if ref.date:
         parts.append(escape(ref.date))
+    page = page_label(ref.page)
+    if page:
+        parts.append(page)
     parts.append(ref.label)
     return f"{citation.n}. " + " · ".join(parts)
 

@@ -27,7 +27,12 @@ class FileTooLarge(UnreadableFile):
 
 
 def read_text(path: Path, max_bytes: int = 0) -> str:
-    """Return the decoded text of ``path``; raise ``UnreadableFile`` with a short reason.
+    """Return the decoded text of ``path``; raise ``UnreadableFile`` with a short reason."""
+    return decode_bytes(read_bytes(path, max_bytes))
+
+
+def read_bytes(path: Path, max_bytes: int = 0) -> bytes:
+    """Return the bytes of ``path``; raise ``UnreadableFile`` with a short reason.
 
     Only regular files are read, and never more than ``max_bytes`` (0 = no limit): a FIFO
     would block the build forever and ``/dev/zero`` behind an article name would never end.
@@ -50,7 +55,9 @@ def read_text(path: Path, max_bytes: int = 0) -> str:
             raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
     if max_bytes and len(data) > max_bytes:
         raise FileTooLarge(len(data))
-    return decode_bytes(data)
+    if not data.strip():
+        raise UnreadableFile("empty file")
+    return data
 
 
 def decode_bytes(data: bytes) -> str:

@@ -43,6 +43,7 @@ def citations_to_json(citations: Sequence[Citation]) -> str:
                 "score": c.score,
                 "url": c.ref.url,
                 "date": c.ref.date,
+                "page": c.ref.page,
                 "quotes": [list(q) for q in c.quotes],
             }
             for c in citations
@@ -65,6 +66,7 @@ def citations_from_json(text: str) -> tuple[Citation, ...]:
                 title=str(c["title"]),
                 url=c.get("url"),
                 date=c.get("date"),
+                page=c.get("page"),
             ),
             score=float(c.get("score", UNKNOWN_SCORE)),
             quotes=tuple((int(a), int(b)) for a, b in c.get("quotes", ())),
