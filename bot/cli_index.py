@@ -1,4 +1,4 @@
-"""``citebot index build|rebuild|stats`` and ``citebot search``."""
+"""``citebot index build|rebuild|stats`` and ``citebot search`` (verify and gc: cli_maintenance)."""
 
 from __future__ import annotations
 
@@ -50,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     rebuild.set_defaults(handler=_build, rebuild=True)
 
+    from bot.cli_maintenance import register_actions
+
+    register_actions(actions, common)
+
     stats = actions.add_parser("stats", parents=[common], help="show what the index holds")
     stats.add_argument("--json", action="store_true", help="print the stats as JSON")
     stats.set_defaults(handler=_stats)
@@ -90,6 +94,9 @@ def _print_summary(summary: BuildSummary) -> None:
         f"  embedded {summary.embedded} paragraphs and {summary.embedded_sentences} sentences"
         + (f"; {reused} paragraphs were unchanged or cached" if reused else "")
     )
+    if summary.cache_pruned:
+        print(f"  pruned {summary.cache_pruned} cached embeddings no generation uses "
+              f"({_size(summary.cache_saved_bytes)} saved)")
     if summary.skipped:
         print(f"  skipped {len(summary.skipped)}:")
         for item in summary.skipped:

@@ -12,16 +12,19 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from index.build import build_index
+    from index.cache_gc import CacheGc, collect_garbage
     from index.embed import Embedder, EmbeddingModelError
     from index.errors import (
         CitebotError,
         CitebotIndexError,
+        DiskFull,
         IndexCorrupt,
         IndexLocked,
         IndexMismatch,
         IndexNotFound,
         NothingIndexed,
     )
+    from index.integrity import FallBack, VerifyReport, fall_back, verify_index
     from index.knowledge_base import KnowledgeBase, open_knowledge_base
     from index.lexical_tokens import tokenize
     from index.models import (
@@ -51,15 +54,22 @@ if TYPE_CHECKING:
 # Public name → the module that defines it.
 _WHERE = {
     "build_index": "index.build",
+    "CacheGc": "index.cache_gc",
+    "collect_garbage": "index.cache_gc",
     "Embedder": "index.embed",
     "EmbeddingModelError": "index.embed",
     "CitebotError": "index.errors",
     "CitebotIndexError": "index.errors",
+    "DiskFull": "index.errors",
     "IndexCorrupt": "index.errors",
     "IndexLocked": "index.errors",
     "IndexMismatch": "index.errors",
     "IndexNotFound": "index.errors",
     "NothingIndexed": "index.errors",
+    "FallBack": "index.integrity",
+    "VerifyReport": "index.integrity",
+    "fall_back": "index.integrity",
+    "verify_index": "index.integrity",
     "KnowledgeBase": "index.knowledge_base",
     "open_knowledge_base": "index.knowledge_base",
     "tokenize": "index.lexical_tokens",
@@ -101,12 +111,15 @@ __all__ = [
     "ArticleInfo",
     "Block",
     "BuildSummary",
+    "CacheGc",
     "CitebotError",
     "CitebotIndexError",
+    "DiskFull",
     "Document",
     "Embedder",
     "EmbeddingModelError",
     "EmbeddingSettings",
+    "FallBack",
     "Hit",
     "IndexCorrupt",
     "IndexLocked",
@@ -125,9 +138,13 @@ __all__ = [
     "SentenceSpan",
     "SkippedFile",
     "SplitSettings",
+    "VerifyReport",
     "build_index",
+    "collect_garbage",
+    "fall_back",
     "open_knowledge_base",
     "paragraph_label",
     "sentence_spans",
     "tokenize",
+    "verify_index",
 ]

@@ -84,6 +84,10 @@ class BuildSummary:
     generation: str = ""
     # Sentence texts embedded this run (sentence vectors are extra to the paragraphs' ``embedded``).
     embedded_sentences: int = 0
+    # Cached embeddings no kept generation uses any more, pruned after a rebuild, and the bytes
+    # that gave back.
+    cache_pruned: int = 0
+    cache_saved_bytes: int = 0
 
 
 @dataclass(frozen=True)
