@@ -23,7 +23,10 @@ _LEXICAL_PER_TEXT_BYTE = 1.2
 _LEXICAL_PER_PARAGRAPH = 32
 _MARGIN = 1.2
 _FIXED = 1 << 20  # headers, SQLite's first pages, the manifest
+_NEARLY_FULL = 4 << 20
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+NO_SPACE = "no space left on the disk"
+TOO_LARGE = "a file grew past the largest size allowed"
 
 
 def _existing(path: Path) -> Path:
@@ -79,25 +82,32 @@ def estimate_generation_bytes(
     return int(total * _MARGIN) + _FIXED
 
 
-def out_of_space(exc: BaseException) -> str | None:
-    """Why a write failed for want of space (or of file size), else None."""
+def out_of_space(exc: BaseException, where: Path | None = None) -> str | None:
+    """Why a write failed for want of space (or of file size), else None.
+
+    SQLite reports some failed writes (its shared-memory file, for one) as a plain I/O error;
+    with ``where``, such an error on a disk with almost nothing free counts as a full disk.
+    """
     if isinstance(exc, OSError):
         if exc.errno in _NO_SPACE:
-            return "no space left on the disk"
+            return NO_SPACE
         if exc.errno == errno.EFBIG:
-            return "a file grew past the largest size allowed"
+            return TOO_LARGE
         return None
     if isinstance(exc, sqlite3.OperationalError):
-        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-            return "no space left on the disk"
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_FULL:
+            return NO_SPACE
+        if code is not None and code & 0xFF == sqlite3.SQLITE_IOERR and where is not None:
+            return NO_SPACE if free_bytes(where) < _NEARLY_FULL else None
         return None
     # FAISS reports failed writes as RuntimeError with the C library's message.
     if isinstance(exc, RuntimeError):
         text = str(exc)
         if os.strerror(errno.ENOSPC) in text or os.strerror(errno.EDQUOT) in text:
-            return "no space left on the disk"
+            return NO_SPACE
         if os.strerror(errno.EFBIG) in text:
-            return "a file grew past the largest size allowed"
+            return TOO_LARGE
     return None
 
 
@@ -109,8 +119,13 @@ def _disk(where: Path) -> str:
 def disk_full(where: Path, doing: str, reason: str, needed: int | None) -> DiskFull:
     """The one-line error for a build that ran out of space while ``doing`` something."""
     need = f"; the new generation needs about {human_bytes(needed)}" if needed else ""
+    fix = (
+        "free space there" if reason != TOO_LARGE
+        else "raise the file-size limit (ulimit -f) or move the index to a file system that "
+        "allows larger files"
+    )
     return DiskFull(
-        f"{doing} failed: {reason}, on {_disk(where)}{need}; free space there and build again "
+        f"{doing} failed: {reason}, on {_disk(where)}{need}; {fix} and build again "
         "(the serving generation is unchanged)"
     )
 

@@ -54,6 +54,13 @@ class EmbeddingCache:
             self._conn.execute("PRAGMA journal_mode=WAL")
             migrate(self._conn, CACHE_MIGRATIONS)
         except sqlite3.DatabaseError as exc:
+            from index.diskspace import disk_full, out_of_space
+
+            # Opening writes too (the write-ahead log's shared memory): a full disk is no
+            # reason to delete the cache.
+            reason = out_of_space(exc, path.parent)
+            if reason is not None:
+                raise disk_full(path, "opening the embedding cache", reason, None) from None
             raise IndexCorrupt(
                 f"embedding cache {path} is corrupt ({exc}); delete it or run "
                 "`citebot index rebuild --clean-cache`"
@@ -92,7 +99,7 @@ class EmbeddingCache:
         except sqlite3.OperationalError as exc:
             from index.diskspace import disk_full, out_of_space
 
-            reason = out_of_space(exc)
+            reason = out_of_space(exc, self.path.parent)
             if reason is None:
                 raise
             raise disk_full(self.path, "caching new embeddings", reason, None) from None

@@ -95,7 +95,7 @@ class DiskStore:
             write_current(self.root, generation)
         except BaseException as exc:
             shutil.rmtree(temp, ignore_errors=True)
-            reason = out_of_space(exc)
+            reason = out_of_space(exc, folder)
             if reason is not None:
                 raise disk_full(folder, "writing the new generation", reason, needed) from None
             raise
