@@ -66,9 +66,9 @@ def report_json(report: VerifyReport) -> dict[str, Any]:
 def _print_report(report: VerifyReport) -> None:
     for check in report.generations:
         role = " (serving)" if check.serving else ""
-        files = f"{check.files} files, {_size(check.size_bytes)}"
+        files = f"{check.files} files ({_size(check.size_bytes)})"
         if not check.intact:
-            print(f"generation {check.generation}{role}: DAMAGED ({files})")
+            print(f"generation {check.generation}{role}: DAMAGED, {files}")
             for problem in check.problems:
                 print(f"  {problem.name}: {problem.problem}")
         elif check.checksummed:
@@ -120,8 +120,8 @@ def _gc(args: argparse.Namespace, context: CommandContext) -> int:
         print(json.dumps(gc_json(result), ensure_ascii=False))
         return 0
     print(
-        f"removed {result.removed} cached embeddings that none of the {result.generations} "
-        f"generations uses, kept {result.kept}"
+        f"removed {result.removed} cached embeddings that none of the kept generations "
+        f"({result.generations}) uses, kept {result.kept}"
     )
     print(
         f"cache {_size(result.bytes_before)} -> {_size(result.bytes_after)}: "

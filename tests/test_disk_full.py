@@ -60,16 +60,25 @@ def _leftovers(root: Path) -> list[str]:
             + [p.name for p in root.glob("CURRENT.tmp-*")])
 
 
-@pytest.fixture
-def index(tmp_path: Path, embedder: Embedder) -> tuple[Path, Path, Path]:
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> tuple[Path, Path, Path]:
     """(index, small corpus, big corpus): the big one was built once (its embeddings are
     cached, so a later build of it writes only the generation), the small one serves."""
-    small = write_corpus(tmp_path / "small")
-    big = write_corpus(tmp_path / "big", {**CORPUS, "weather": WEATHER})
-    root = tmp_path / "index"
+    top = tmp_path_factory.mktemp("disk-full")
+    small = write_corpus(top / "small")
+    big = write_corpus(top / "big", {**CORPUS, "weather": WEATHER})
+    root = top / "index"
     build_index(_settings(root, big), embedder=embedder)
     build_index(_settings(root, small), embedder=embedder)
     return root, small, big
+
+
+@pytest.fixture
+def index(built: tuple[Path, Path, Path], tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A copy of the built index for one test."""
+    root, small, big = built
+    shutil.copytree(root, tmp_path / "index")
+    return tmp_path / "index", small, big
 
 
 def test_a_file_size_limit_mid_build_leaves_the_old_generation_serving(
