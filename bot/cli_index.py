@@ -1,4 +1,7 @@
-"""``citebot index build|rebuild|stats`` and ``citebot search`` (web sources: cli_sources)."""
+"""``citebot index build|rebuild|stats`` and ``citebot search``.
+
+The web-source actions live in cli_sources, verify and gc in cli_maintenance.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +57,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
     add_actions(actions, common)
 
+    from bot.cli_maintenance import register_actions
+
+    register_actions(actions, common)
+
     stats = actions.add_parser("stats", parents=[common], help="show what the index holds")
     stats.add_argument("--json", action="store_true", help="print the stats as JSON")
     stats.set_defaults(handler=_stats)
@@ -96,6 +103,9 @@ def print_summary(summary: BuildSummary) -> None:
         f"  embedded {summary.embedded} paragraphs and {summary.embedded_sentences} sentences"
         + (f"; {reused} paragraphs were unchanged or cached" if reused else "")
     )
+    if summary.cache_pruned:
+        print(f"  pruned {summary.cache_pruned} cached embeddings no generation uses "
+              f"({_size(summary.cache_saved_bytes)} saved)")
     if summary.skipped:
         print(f"  skipped {len(summary.skipped)}:")
         for item in summary.skipped:

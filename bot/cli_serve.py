@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bot.cli import CommandContext
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ def serve(args: argparse.Namespace, context: CommandContext) -> int:
     # Before the models load: a wrong token or an unreachable API is reported in a second.
     check_bot_api(settings.telegram, token)
 
+    if settings.index.verify_on_start:
+        verify_before_serving(settings)
     engine = context.open_engine()
     # The models load on the first question; load them now so no user waits for that.
     log.info("loading the models")
@@ -64,3 +67,22 @@ def serve(args: argparse.Namespace, context: CommandContext) -> int:
     application = build_application(settings, engine, token)
     run(application, settings, token)
     return 0
+
+
+def verify_before_serving(settings: Settings) -> None:
+    """``[index] verify_on_start``: raise ``IndexCorrupt`` naming a damaged file and the fix."""
+    from index import IndexCorrupt, verify_index
+
+    log.info("verifying the index before serving")
+    report = verify_index(settings.knowledge_base, serving_only=True)
+    problem = report.problem_line()
+    if problem is not None:
+        raise IndexCorrupt(problem)
+    serving = report.serving
+    if serving is not None and not serving.checksummed:
+        log.warning(
+            "generation %s predates checksums: only file sizes were checked; "
+            "`citebot index rebuild` records checksums", serving.generation,
+        )
+    else:
+        log.info("index verified: %d bytes in %.1f s", report.size_bytes, report.seconds)

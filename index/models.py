@@ -91,6 +91,10 @@ class BuildSummary:
     # (article id, source, "added" | "updated" | "unchanged") of every article built, so a
     # refresh can tell each source what happened to its articles.
     changes: tuple[tuple[str, str, str], ...] = field(default=(), repr=False, compare=False)
+    # Cached embeddings no kept generation uses any more, pruned after a rebuild, and the bytes
+    # that gave back.
+    cache_pruned: int = 0
+    cache_saved_bytes: int = 0
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,10 @@ class IndexSettings:
     # dump or log would otherwise be read whole and embedded for hours (50 MB of text is about
     # 70,000 paragraphs).
     max_file_mb: float = 20.0
+    # `citebot serve` reads every file of the serving generation against its manifest's
+    # checksums before it starts (`citebot index verify`), and refuses a damaged one. Off by
+    # default: it reads the whole index (about 1 s per GB from a warm page cache).
+    verify_on_start: bool = False
 
 
 @dataclass(frozen=True)

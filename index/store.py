@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from index.diskspace import check_space, disk_full, estimate_generation_bytes, out_of_space
 from index.manifest import Manifest, read_manifest
 from index.storage import ArticleRecord, PreviousGeneration
 from index.store_layout import (
@@ -79,6 +80,9 @@ class DiskStore:
         generation = manifest.generation
         folder = generations_dir(self.root)
         temp = folder / f"{TEMP_PREFIX}{generation}"
+        needed = estimate_generation_bytes(articles, manifest.dimensions, approximate_above)
+        # Failing before writing leaves nothing to clean up, and says how much space to make.
+        check_space(folder, needed)
         try:
             final = write_generation(
                 temp, articles, paragraph_vectors, sentence_vectors, manifest,
@@ -89,8 +93,11 @@ class DiskStore:
             os.rename(temp, folder / generation)
             fsync_path(folder)
             write_current(self.root, generation)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(temp, ignore_errors=True)
+            reason = out_of_space(exc, folder)
+            if reason is not None:
+                raise disk_full(folder, "writing the new generation", reason, needed) from None
             raise
         return final
 

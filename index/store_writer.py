@@ -20,7 +20,14 @@ from index.ann import (
     write_search_index,
 )
 from index.errors import IndexCorrupt
-from index.manifest import REBUILD_HINT, Manifest, SearchIndexInfo, write_manifest
+from index.manifest import (
+    CHECKSUM_ALGORITHM,
+    REBUILD_HINT,
+    Manifest,
+    SearchIndexInfo,
+    file_checksum,
+    write_manifest,
+)
 from index.schema import GENERATION_MIGRATIONS, migrate
 from index.storage import ArticleRecord, PreviousGeneration
 from index.store_layout import (
@@ -117,12 +124,11 @@ def write_generation(
         directory / LEXICAL_DIR
     )
 
-    files = tuple(
-        sorted(
-            (str(path.relative_to(directory)), path.stat().st_size)
-            for path in directory.rglob("*")
-            if path.is_file()
-        )
+    written = sorted(path for path in directory.rglob("*") if path.is_file())
+    files = tuple((str(path.relative_to(directory)), path.stat().st_size) for path in written)
+    # Hashed right after writing, while the files are still in the page cache.
+    checksums = tuple(
+        (str(path.relative_to(directory)), file_checksum(path)) for path in written
     )
     final = dataclasses.replace(
         manifest,
@@ -130,6 +136,8 @@ def write_generation(
         paragraphs=len(paragraphs),
         sentences=len(sentences),
         files=files,
+        checksums=checksums,
+        checksum_algorithm=CHECKSUM_ALGORITHM,
         paragraph_search=paragraph_search,
         sentence_search=sentence_search,
     )

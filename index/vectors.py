@@ -11,6 +11,8 @@ read each). float16 halves the files; stored values differ from float32 by under
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,6 +65,7 @@ def write_table(
         directory / vectors_file(name), mode="w+", dtype=STORED_DTYPE,
         shape=(len(ordered), int(vectors.shape[1])),
     )
+    _reserve(directory / vectors_file(name))
     identity = bool(len(order) == 0 or (np.diff(order) == 1).all())
     for start in range(0, len(order), _CHUNK):
         rows = slice(start, start + _CHUNK) if identity else np.sort(order[start : start + _CHUNK])
@@ -74,6 +77,22 @@ def write_table(
     out.flush()
     del out
     return order
+
+
+def _reserve(path: Path) -> None:
+    """Allocate a sparse file's blocks now, so a full disk is an ENOSPC error here.
+
+    Writing through a memory map into blocks the disk cannot supply kills the process with
+    SIGBUS instead: no message, no cleanup.
+    """
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # no fallocate there: write as before
+            raise
+    finally:
+        os.close(fd)
 
 
 class VectorTable:

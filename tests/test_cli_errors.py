@@ -38,6 +38,8 @@ COMMANDS: dict[str, list[str]] = {
     "index refresh": ["index", "refresh"],
     "index remove": ["index", "remove", "http://127.0.0.1:9/page"],
     "index sources": ["index", "sources"],
+    "index verify": ["index", "verify"],
+    "index gc": ["index", "gc"],
     "search": ["search", "owls"],
     "ask": ["ask", "How far can an owl turn its head?"],
     "chat": ["chat", "--json"],
@@ -46,6 +48,8 @@ COMMANDS: dict[str, list[str]] = {
 }
 QUERYING = ["index stats", "search", "ask", "chat", "eval", "serve"]
 ANSWERING = ["ask", "chat", "eval", "serve"]
+# They read files only: no model is loaded, so a bad [embedding] setting does not stop them.
+MAINTENANCE = ["index verify", "index gc"]
 
 # Bad config files that every command must refuse before it does anything.
 UNUSABLE_CONFIGS = {
@@ -138,7 +142,7 @@ def test_an_unusable_config_file(
     assert str(setup.config) in line or "[" in line  # it names the file or the setting to fix
 
 
-@pytest.mark.parametrize("command", QUERYING)
+@pytest.mark.parametrize("command", QUERYING + MAINTENANCE)
 def test_a_missing_index(
     setup: Setup, capsys: pytest.CaptureFixture[str], api: FakeBotApi, command: str
 ) -> None:
@@ -263,9 +267,11 @@ def test_a_rerank_model_that_cannot_load(
     assert_one_line(code, out, err, "set [rerank] model")
 
 
-# Listing sources reads no model, and removing an unknown page fails before any build.
+# Listing sources and the maintenance commands read no model; removing an unknown page fails
+# before any build.
 @pytest.mark.parametrize(
-    "command", [c for c in COMMANDS if c not in ("index sources", "index remove")]
+    "command",
+    [c for c in COMMANDS if c not in MAINTENANCE and c not in ("index sources", "index remove")],
 )
 def test_an_embedding_model_that_cannot_load(
     setup: Setup, capsys: pytest.CaptureFixture[str], api: FakeBotApi, built_index: Path,
@@ -312,3 +318,17 @@ def test_serve_process_with_a_rerank_model_that_cannot_load_at_warm_up(
         code, out, err = citebot(setup, "serve", token=api.token)
         assert not api.calls("getUpdates")  # it stopped before it took any update
     assert_one_line(code, out, err, "set [rerank] model")
+
+
+@pytest.mark.parametrize("command", MAINTENANCE)
+def test_maintenance_needs_no_model(
+    setup: Setup, capsys: pytest.CaptureFixture[str], built_index: Path, command: str,
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    index = tmp_path / "copy"
+    shutil.copytree(built_index, index)
+    setup.write('[embedding]\nmodel = "no-such-model"', index)
+    code, out, err = run(capsys, setup.argv(command))
+    assert (code, err) == (0, ""), err
