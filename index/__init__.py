@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         IndexNotFound,
         NothingIndexed,
         SourceError,
+        UnknownSource,
     )
     from index.knowledge_base import KnowledgeBase, open_knowledge_base
     from index.lexical_tokens import tokenize
@@ -51,6 +52,13 @@ if TYPE_CHECKING:
         SourcesSettings,
         SplitSettings,
     )
+    from index.uploads import (
+        UPLOAD_FORMATS,
+        UnsupportedUpload,
+        add_upload,
+        upload_id,
+        upload_suffix,
+    )
     from index.web_models import RefreshReport, SourceResult, SourceStatus
     from index.web_sources import add_urls, refresh_sources, remove_source, source_status
 
@@ -67,6 +75,7 @@ _WHERE = {
     "IndexNotFound": "index.errors",
     "NothingIndexed": "index.errors",
     "SourceError": "index.errors",
+    "UnknownSource": "index.errors",
     "KnowledgeBase": "index.knowledge_base",
     "open_knowledge_base": "index.knowledge_base",
     "tokenize": "index.lexical_tokens",
@@ -96,6 +105,11 @@ _WHERE = {
     "RefreshReport": "index.web_models",
     "SourceResult": "index.web_models",
     "SourceStatus": "index.web_models",
+    "UPLOAD_FORMATS": "index.uploads",
+    "UnsupportedUpload": "index.uploads",
+    "add_upload": "index.uploads",
+    "upload_id": "index.uploads",
+    "upload_suffix": "index.uploads",
     "add_urls": "index.web_sources",
     "refresh_sources": "index.web_sources",
     "remove_source": "index.web_sources",
@@ -148,6 +162,10 @@ __all__ = [
     "SourceStatus",
     "SourcesSettings",
     "SplitSettings",
+    "UPLOAD_FORMATS",
+    "UnknownSource",
+    "UnsupportedUpload",
+    "add_upload",
     "add_urls",
     "build_index",
     "open_knowledge_base",
@@ -158,4 +176,6 @@ __all__ = [
     "sentence_spans",
     "source_status",
     "tokenize",
+    "upload_id",
+    "upload_suffix",
 ]
