@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from index.errors import CitebotError, SourceError, UnknownSource
 from index.fetch import Fetcher, FetchFailed, normalize_url
-from index.load import PARSERS, load_file
+from index.load import BINARY_PARSERS, PARSERS, load_file
 from index.models import BuildSummary, Document, SkippedFile
 from index.settings import KnowledgeBaseSettings
 from index.web_models import (
@@ -40,7 +40,11 @@ log = logging.getLogger(__name__)
 
 def open_fetcher(settings: KnowledgeBaseSettings) -> Fetcher:
     """A fetcher with the configured limits, routing content types to the loaders there are."""
-    return Fetcher(settings.sources, known_suffix=lambda suffix: suffix in PARSERS)
+    # PDF and Word are read as bytes: their loaders are in BINARY_PARSERS, not PARSERS.
+    return Fetcher(
+        settings.sources,
+        known_suffix=lambda suffix: suffix in PARSERS or suffix in BINARY_PARSERS,
+    )
 
 
 def _feed_urls(settings: KnowledgeBaseSettings) -> list[str]:
