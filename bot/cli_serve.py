@@ -61,6 +61,8 @@ def serve(args: argparse.Namespace, context: CommandContext) -> int:
     # The models load on the first question; load them now so no user waits for that.
     log.info("loading the models")
     engine.ask("warm up")
-    application = build_application(settings, engine, token)
+    # Index builds (refreshes, /add, uploads) embed with the engine's model where that is safe,
+    # rather than loading a second copy of it.
+    application = build_application(settings, engine, token, engine.kb.embedder)
     run(application, settings, token)
     return 0
