@@ -16,15 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from index.errors import SourceError
-from index.load import load_file
-from index.settings import KnowledgeBaseSettings
-from index.web_models import UPLOAD, RefreshReport
-from index.web_refresh import PageFetch, now
-from index.web_registry import UPLOADED, PageRecord, Registry, sources_lock
-from index.web_sources import _build, _page_result, _record
 
 if TYPE_CHECKING:
     from index.embed import Embedder
+    from index.settings import KnowledgeBaseSettings
+    from index.web_models import RefreshReport
 
 UPLOAD_PREFIX = "upload:"
 # What people send from their phones and desktops; JSON(L) is left out: it may hold many
@@ -78,6 +74,14 @@ def add_upload(
     ``SourceError`` (one line) for a type, size or content that cannot be indexed; then nothing
     changes, and an earlier upload of that name stays indexed.
     """
+    # Here, not at the top: the bot checks names with this module long before any upload, and
+    # the loaders (PDF, Word, HTML) cost memory only once one is indexed.
+    from index.load import load_file
+    from index.web_models import UPLOAD, RefreshReport
+    from index.web_refresh import PageFetch, now
+    from index.web_registry import UPLOADED, PageRecord, Registry, sources_lock
+    from index.web_sources import _build, _page_result, _record
+
     suffix = upload_suffix(file_name)
     limit = settings.sources.max_download_mb
     if limit > 0 and len(data) > limit * _MB:

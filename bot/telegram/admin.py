@@ -2,7 +2,8 @@
 
 Every change runs on the bot's one build worker (``bot.telegram.builds``), so answers go on
 meanwhile and an admin whose change has to wait for another build is told it is queued. Anyone
-else gets one polite line that says nothing about how the bot works inside.
+else gets one polite line that says nothing about how the bot works inside. The index's web
+and loader modules are imported at the first change, not with the bot: most bots never add one.
 """
 
 from __future__ import annotations
@@ -10,28 +11,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import Document, Message, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+import index
 from bot.telegram.addressing import command_argument
 from bot.telegram.builds import build_and_switch
 from bot.telegram.messaging import Typing, reply_html
 from bot.telegram.services import Services
-from index import (
-    UPLOAD_FORMATS,
-    CitebotError,
-    RefreshReport,
-    SourceResult,
-    UnknownSource,
-    add_upload,
-    add_urls,
-    remove_source,
-    upload_suffix,
-)
+from index import UPLOAD_FORMATS, CitebotError, UnknownSource, upload_suffix
+
+if TYPE_CHECKING:
+    from index import RefreshReport, SourceResult
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +77,7 @@ class AdminHandlers:
         if not urls:
             await reply_html(context.bot, message, ADD_HOW)
             return
-        report = await self._build(context, message, add_urls, urls)
+        report = await self._build(context, message, index.add_urls, urls)
         if report is not None:
             lines = [await self._outcome(message, r) for r in report.sources]
             await reply_html(context.bot, message, "\n\n".join(lines))
@@ -102,7 +97,7 @@ class AdminHandlers:
         data = await self._download(context, message, document)
         if data is None:
             return
-        report = await self._build(context, message, add_upload, name, data)
+        report = await self._build(context, message, index.add_upload, name, data)
         if report is not None:
             await reply_html(context.bot, message, await self._outcome(message, report.sources[0]))
 
@@ -115,7 +110,7 @@ class AdminHandlers:
         if not article_id:
             await reply_html(context.bot, message, REMOVE_HOW)
             return
-        report = await self._build(context, message, remove_source, article_id)
+        report = await self._build(context, message, index.remove_source, article_id)
         if report is not None:
             result = report.sources[0]
             title = escape(result.title or result.source)

@@ -10,10 +10,10 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
+import index
 from bot.telegram.messaging import reply_html, topic_of
 from bot.telegram.services import Services
 from bot.telegram.source_list import render_sources, when
-from index import source_status
 
 START_TEXT = (
     "<b>I answer questions about my articles with verbatim quotes and numbered sources.</b>\n"
@@ -102,7 +102,8 @@ class Commands:
         run, key = self._services.run, message.chat_id
         stats = await run(self._services.engine.stats, key=key)
         latest = await run(self._services.engine.latest_articles, 5, key=key)
-        statuses = await run(source_status, self._services.settings.knowledge_base, key=key)
+        # index.source_status, looked up here: the web sources' modules load at the first /sources.
+        statuses = await run(index.source_status, self._services.settings.knowledge_base, key=key)
         admin = message.from_user is not None and message.from_user.id in self._admins
         await reply_html(
             context.bot, message, render_sources(stats, latest, statuses, admin=admin)
