@@ -62,7 +62,8 @@ def serve(args: argparse.Namespace, context: CommandContext) -> int:
     log.info("loading the models")
     engine.ask("warm up")
     # Index builds (refreshes, /add, uploads) embed with the engine's model where that is safe,
-    # rather than loading a second copy of it.
-    application = build_application(settings, engine, token, engine.kb.embedder)
+    # rather than loading a second copy of it (an engine without one lets builds load their own).
+    embedder = getattr(getattr(engine, "kb", None), "embedder", None)
+    application = build_application(settings, engine, token, embedder)
     run(application, settings, token)
     return 0
