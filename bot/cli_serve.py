@@ -64,7 +64,10 @@ def serve(args: argparse.Namespace, context: CommandContext) -> int:
     # The models load on the first question; load them now so no user waits for that.
     log.info("loading the models")
     engine.ask("warm up")
-    application = build_application(settings, engine, token)
+    # Index builds (refreshes, /add, uploads) embed with the engine's model where that is safe,
+    # rather than loading a second copy of it (an engine without one lets builds load their own).
+    embedder = getattr(getattr(engine, "kb", None), "embedder", None)
+    application = build_application(settings, engine, token, embedder)
     run(application, settings, token)
     return 0
 

@@ -75,10 +75,10 @@ def report_json(report: RefreshReport) -> dict[str, Any]:
 def _print_result(result: SourceResult) -> None:
     title = f" ({result.title})" if result.title else ""
     line = f"{result.kind:<7}{result.source}{title}: {result.outcome}"
-    if result.kind == "url" and result.reason:
+    if result.kind in ("url", "upload") and result.reason:
         line += f": {result.reason}"
     print(line)
-    if result.kind != "url":
+    if result.kind not in ("url", "upload"):
         for item, reason in result.failures:
             print(f"         {item}: {reason}")
 
@@ -139,7 +139,7 @@ def status_line(status: SourceStatus) -> str:
     title = f" ({status.title})" if status.title else ""
     if status.refreshed_at is None:
         return f"{status.kind:<7}{status.source}{title}: not refreshed yet"
-    if status.kind == "url":
+    if status.kind in ("url", "upload"):
         words = [w for w in ("failed", "added", "updated", "removed") if getattr(status, w)]
         outcome = words[0] if words else "unchanged"
     else:

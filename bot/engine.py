@@ -355,6 +355,10 @@ class Engine:
         """The ``n`` most recent articles."""
         return self.kb.latest_articles(n)
 
+    def paragraph_count(self, article_id: str) -> int:
+        """How many paragraphs of an article are indexed (0 when it is not)."""
+        return len(self.kb.article_paragraph_ids(article_id))
+
     def refresh(self) -> bool:
         """Serve a newer index generation if one was built (safe while answering)."""
         return self.kb.refresh()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         IndexNotFound,
         NothingIndexed,
         SourceError,
+        UnknownSource,
     )
     from index.integrity import FallBack, VerifyReport, fall_back, verify_index
     from index.knowledge_base import KnowledgeBase, open_knowledge_base
@@ -54,6 +55,13 @@ if TYPE_CHECKING:
         SourcesSettings,
         SplitSettings,
     )
+    from index.uploads import (
+        UPLOAD_FORMATS,
+        UnsupportedUpload,
+        add_upload,
+        upload_id,
+        upload_suffix,
+    )
     from index.web_models import RefreshReport, SourceResult, SourceStatus
     from index.web_sources import add_urls, refresh_sources, remove_source, source_status
 
@@ -77,6 +85,7 @@ _WHERE = {
     "VerifyReport": "index.integrity",
     "fall_back": "index.integrity",
     "verify_index": "index.integrity",
+    "UnknownSource": "index.errors",
     "KnowledgeBase": "index.knowledge_base",
     "open_knowledge_base": "index.knowledge_base",
     "tokenize": "index.lexical_tokens",
@@ -106,6 +115,11 @@ _WHERE = {
     "RefreshReport": "index.web_models",
     "SourceResult": "index.web_models",
     "SourceStatus": "index.web_models",
+    "UPLOAD_FORMATS": "index.uploads",
+    "UnsupportedUpload": "index.uploads",
+    "add_upload": "index.uploads",
+    "upload_id": "index.uploads",
+    "upload_suffix": "index.uploads",
     "add_urls": "index.web_sources",
     "refresh_sources": "index.web_sources",
     "remove_source": "index.web_sources",
@@ -161,7 +175,11 @@ __all__ = [
     "SourceStatus",
     "SourcesSettings",
     "SplitSettings",
+    "UPLOAD_FORMATS",
+    "UnknownSource",
+    "UnsupportedUpload",
     "VerifyReport",
+    "add_upload",
     "add_urls",
     "build_index",
     "collect_garbage",
@@ -174,5 +192,7 @@ __all__ = [
     "sentence_spans",
     "source_status",
     "tokenize",
+    "upload_id",
+    "upload_suffix",
     "verify_index",
 ]

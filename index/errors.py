@@ -54,3 +54,7 @@ class NothingIndexed(CitebotIndexError):
 
 class SourceError(CitebotError):
     """A web source that cannot be added or removed as asked."""
+
+
+class UnknownSource(SourceError):
+    """No added page or upload has the id a removal names."""

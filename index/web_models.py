@@ -6,19 +6,23 @@ from dataclasses import dataclass
 
 from index.models import BuildSummary
 
-# Kinds of source: a page added by URL, a configured feed, a configured folder.
+# Kinds of source: a page added by URL, a file uploaded in the chat, a configured feed, a
+# configured folder.
 URL = "url"
+UPLOAD = "upload"
 FEED = "feed"
 FOLDER = "folder"
+# Kinds whose source is one article: a refresh says one word of each.
+SINGLE = (URL, UPLOAD)
 
 
 @dataclass(frozen=True)
 class SourceResult:
     """What one refresh did to one source: its articles added, updated, unchanged or failed.
 
-    A page added by URL is one article, so exactly one count is 1. ``reason`` is the first
-    failure's reason; ``failures`` lists every failed item (entry URL or file) with its reason.
-    Failed items keep whatever was indexed from them before.
+    A page added by URL or an upload is one article, so exactly one count is 1. ``reason`` is
+    the first failure's reason; ``failures`` lists every failed item (entry URL or file) with
+    its reason. Failed items keep whatever was indexed from them before.
     """
 
     source: str
@@ -35,7 +39,7 @@ class SourceResult:
     @property
     def outcome(self) -> str:
         """One word for a single page ("added", "updated", "unchanged", "failed"), or counts."""
-        if self.kind == URL:
+        if self.kind in SINGLE:
             for word in ("failed", "added", "updated", "removed"):
                 if getattr(self, word):
                     return word

@@ -3,7 +3,7 @@
 Layout (beside the generations, which stay immutable)::
 
     <index>/sources/registry.sqlite   added URLs, feed entries, validators, last refresh results
-    <index>/sources/pages/<sha256><suffix>   fetched bodies, content-addressed
+    <index>/sources/pages/<sha256><suffix>   fetched and uploaded bodies, content-addressed
     <index>/sources/sources.lock      held while the registry changes or a build reads bodies
 
 A build reads the stored bodies (never the network), so a rebuild refetches nothing, and a page
@@ -32,6 +32,10 @@ PAGES_DIR = "pages"
 LOCK_NAME = "sources.lock"
 # Origin of a page added by hand (`citebot index add`); feed entries name their feed's URL.
 ADDED = "added"
+# Origin of a file uploaded in the chat: its id is "upload:<file name>" and nothing refetches it.
+UPLOADED = "upload"
+# Pages that stay until removed by hand, whatever the configured feeds.
+KEPT = (ADDED, UPLOADED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages (

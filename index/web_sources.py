@@ -15,14 +15,22 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.errors import CitebotError, SourceError
+from index.errors import CitebotError, SourceError, UnknownSource
 from index.fetch import Fetcher, FetchFailed, normalize_url
-from index.load import PARSERS, load_file
+from index.load import BINARY_PARSERS, PARSERS, load_file
 from index.models import BuildSummary, Document, SkippedFile
 from index.settings import KnowledgeBaseSettings
-from index.web_models import FEED, FOLDER, URL, RefreshReport, SourceResult, SourceStatus
+from index.web_models import (
+    FEED,
+    FOLDER,
+    UPLOAD,
+    URL,
+    RefreshReport,
+    SourceResult,
+    SourceStatus,
+)
 from index.web_refresh import FeedFetch, PageFetch, now, refresh_feed, refresh_urls
-from index.web_registry import ADDED, Registry, sources_lock
+from index.web_registry import ADDED, KEPT, UPLOADED, Registry, sources_lock
 
 if TYPE_CHECKING:
     from index.embed import Embedder
@@ -32,7 +40,11 @@ log = logging.getLogger(__name__)
 
 def open_fetcher(settings: KnowledgeBaseSettings) -> Fetcher:
     """A fetcher with the configured limits, routing content types to the loaders there are."""
-    return Fetcher(settings.sources, known_suffix=lambda suffix: suffix in PARSERS)
+    # PDF and Word are read as bytes: their loaders are in BINARY_PARSERS, not PARSERS.
+    return Fetcher(
+        settings.sources,
+        known_suffix=lambda suffix: suffix in PARSERS or suffix in BINARY_PARSERS,
+    )
 
 
 def _feed_urls(settings: KnowledgeBaseSettings) -> list[str]:
@@ -48,7 +60,8 @@ def _feed_urls(settings: KnowledgeBaseSettings) -> list[str]:
 def web_documents(
     root: Path, settings: KnowledgeBaseSettings
 ) -> tuple[list[Document], list[SkippedFile]]:
-    """The stored copies of the index's web pages as documents (the URL is the article id)."""
+    """The stored copies of the index's web pages and uploads as documents (the URL or the
+    upload's id is the article id)."""
     if not Registry.exists(root):
         return [], []
     active = set(_feed_urls(settings))
@@ -58,7 +71,7 @@ def web_documents(
         for page in registry.pages():
             if page.excluded or page.body_file is None:
                 continue
-            if page.origin != ADDED and page.origin not in active:
+            if page.origin not in KEPT and page.origin not in active:
                 continue  # its feed left the config
             loaded, problems = load_file(
                 registry.body_path(page.body_file), page.url,
@@ -66,9 +79,10 @@ def web_documents(
             )
             skipped.extend(SkippedFile(page.url, p.reason) for p in problems)
             for doc in loaded[:1]:
+                # An upload's id is no address: it links only where its own text names one.
+                url = doc.url if page.origin == UPLOADED else doc.url or page.final_url or page.url
                 documents.append(dataclasses.replace(
-                    doc, article_id=page.url, source=page.url,
-                    url=doc.url or page.final_url or page.url,
+                    doc, article_id=page.url, source=page.url, url=url,
                     date=page.feed_date or doc.date,
                 ))
     return documents, skipped
@@ -86,7 +100,7 @@ def _fetching(settings: KnowledgeBaseSettings, fetcher: Fetcher | None) -> Itera
 def _forget_dropped(registry: Registry, active: set[str]) -> None:
     """Forget pages and records of feeds that left the config (their articles go too)."""
     for page in registry.pages():
-        if page.origin != ADDED and page.origin not in active:
+        if page.origin not in KEPT and page.origin not in active:
             registry.delete_page(page.url)
             registry.forget_record(page.url)
     for source, status in registry.statuses().items():
@@ -168,7 +182,8 @@ def add_urls(
 def remove_source(
     settings: KnowledgeBaseSettings, article_id: str, *, embedder: Embedder | None = None
 ) -> RefreshReport:
-    """Remove a web page from the index; a feed's entry stays out while the feed lists it."""
+    """Remove a web page or an upload from the index; a feed's entry stays out while the feed
+    lists it. ``UnknownSource`` when no such page or upload is indexed."""
     root = Path(settings.index.path)
     feeds = _feed_urls(settings)
     try:
@@ -185,7 +200,7 @@ def remove_source(
         with sources_lock(root), Registry(root) as registry:
             page = registry.page(url)
             if page is not None and not page.excluded:
-                if page.origin == ADDED or page.origin not in feeds:
+                if page.origin in KEPT or page.origin not in feeds:
                     registry.delete_page(url)
                 else:
                     # Still listed by its feed: remembered as removed so refreshes skip it.
@@ -196,12 +211,13 @@ def remove_source(
                 registry.forget_record(url)
                 registry.collect_garbage()
     if page is None or page.excluded:
-        raise SourceError(
-            f"no web page {article_id!r} in the index (`citebot index sources` lists them; an "
-            "article from a folder goes when its file is deleted)"
+        raise UnknownSource(
+            f"no web page or upload {article_id!r} in the index (`citebot index sources` lists "
+            "them; an article from a folder goes when its file is deleted)"
         )
     build = _build(settings, embedder, root, [url])
-    result = SourceResult(url, URL, page.title or "", removed=1)
+    kind = UPLOAD if page.origin == UPLOADED else URL
+    result = SourceResult(url, kind, page.title or "", removed=1)
     return RefreshReport((result,), build)
 
 
@@ -290,15 +306,15 @@ def _folder_result(folder: str, build: BuildSummary) -> SourceResult:
 
 
 def source_status(settings: KnowledgeBaseSettings) -> tuple[SourceStatus, ...]:
-    """Every source of the index (folders, feeds, added URLs) with its latest refresh."""
+    """Every source of the index (folders, feeds, added URLs, uploads) with its latest refresh."""
     root = Path(settings.index.path)
     records: dict[str, SourceStatus] = {}
-    pages: list[tuple[str, str | None]] = []
+    pages: list[tuple[str, str, str | None]] = []
     if Registry.exists(root):
         with Registry(root) as registry:
             records = registry.statuses()
-            pages = [(p.url, p.title) for p in registry.pages()
-                     if p.origin == ADDED and not p.excluded]
+            pages = [(p.url, UPLOAD if p.origin == UPLOADED else URL, p.title)
+                     for p in registry.pages() if p.origin in KEPT and not p.excluded]
 
     def status(source: str, kind: str, title: str | None = None) -> SourceStatus:
         found = records.get(source)
@@ -309,5 +325,5 @@ def source_status(settings: KnowledgeBaseSettings) -> tuple[SourceStatus, ...]:
     return (
         *(status(folder, FOLDER) for folder in settings.index.sources),
         *(status(url, FEED) for url in _feed_urls(settings)),
-        *(status(url, URL, title) for url, title in pages),
+        *(status(url, kind, title) for url, kind, title in pages),
     )

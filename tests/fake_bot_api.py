@@ -2,7 +2,8 @@
 
 An aiohttp server on 127.0.0.1 (random port), running in a background thread, that speaks enough
 of the Bot API for python-telegram-bot: getMe, getUpdates (long polling with offset and timeout),
-sendMessage, editMessageText, answerCallbackQuery, sendChatAction, setMyCommands, webhook calls.
+sendMessage, editMessageText, answerCallbackQuery, sendChatAction, setMyCommands, webhook calls,
+getFile and file downloads (of documents users send).
 Tests inject updates as real update JSON and every call is recorded. Faults can be injected into
 the next call of a method: an error answer (429 + retry_after, 5xx, 409, 400, 403), a slow answer,
 a connection reset, or a proxy's HTML error page; Telegram can be made to deliver an update again.
@@ -91,6 +92,8 @@ class _State:
     # getUpdates calls that have arrived, answered or not: a long poll is recorded as a call
     # only when it returns, up to its timeout later.
     polls: int = 0
+    # Documents users sent, by file id.
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 class FakeBotApi:
@@ -148,6 +151,7 @@ class FakeBotApi:
         self._new_update = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -239,6 +243,35 @@ class FakeBotApi:
             message["reply_to_message"] = reply_to or self.topic_root(chat, user, topic_id)
         elif reply_to is not None:
             message["reply_to_message"] = reply_to
+        with self._lock:
+            self._state.messages[(chat["id"], message["message_id"])] = message
+        return self.inject({"message": message}), message
+
+    def send_document(
+        self,
+        chat: dict[str, Any],
+        user: dict[str, Any],
+        file_name: str,
+        data: bytes,
+        *,
+        mime_type: str = "application/octet-stream",
+        file_size: int | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """A user sends a file (``file_size`` may claim another size than ``data``'s, as for a
+        file too big to download); returns (update id, the message)."""
+        with self._lock:
+            file_id = f"doc{len(self._state.files) + 1}"
+            self._state.files[file_id] = data
+        message: dict[str, Any] = {
+            "message_id": self._message_id(chat["id"]),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": user,
+            "document": {
+                "file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": file_name,
+                "mime_type": mime_type, "file_size": len(data) if file_size is None else file_size,
+            },
+        }
         with self._lock:
             self._state.messages[(chat["id"], message["message_id"])] = message
         return self.inject({"message": message}), message
@@ -586,6 +619,29 @@ class FakeBotApi:
             self._state.messages[key] = message
         return message
 
+    def _api_getfile(self, params: dict[str, Any]) -> dict[str, Any] | web.Response:
+        file_id = str(params.get("file_id", ""))
+        with self._lock:
+            data = self._state.files.get(file_id)
+        if data is None:
+            return _bad_request("invalid file_id")
+        if len(data) > 20 * 1024 * 1024:
+            return _bad_request("file is too big")
+        return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(data),
+                "file_path": f"documents/{file_id}"}
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """A file's bytes, as Telegram's file server hands them out for ``file_path``."""
+        path = request.match_info["path"]
+        ok = request.match_info["token"] == self.token and path.startswith("documents/")
+        with self._lock:
+            data = self._state.files.get(path.removeprefix("documents/")) if ok else None
+        status = 200 if data is not None else 404
+        self._record(Call(self.mark(), "download", {"path": path}, time.monotonic(), status))
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="application/octet-stream")
+
     def _api_answercallbackquery(self, params: dict[str, Any]) -> bool:
         return True
 
@@ -679,16 +735,24 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def write_bot_config(
-    path: Path, api: FakeBotApi, index: Path, state: Path, **telegram: Any
+    path: Path, api: FakeBotApi, index: Path, state: Path, *,
+    index_sources: tuple[str, ...] | None = None, sources: dict[str, Any] | None = None,
+    **telegram: Any,
 ) -> Path:
-    """A config file pointing the bot at ``api``, with extra [telegram] keys."""
+    """A config file pointing the bot at ``api``, with extra [telegram] keys, the folders the
+    index is built from (``index_sources``; a build in the bot keeps only those) and
+    [sources] keys."""
     values = {
         "base_url": api.base_url,
         "base_file_url": api.base_file_url,
         "state_path": str(state),
         **telegram,
     }
-    lines = ["[index]", f"path = {json.dumps(str(index))}", "", "[telegram]"]
+    lines = ["[index]", f"path = {json.dumps(str(index))}"]
+    if index_sources is not None:
+        lines.append(f"sources = {json.dumps(list(index_sources))}")
+    lines += ["", "[sources]", *(f"{k} = {json.dumps(v)}" for k, v in (sources or {}).items())]
+    lines += ["", "[telegram]"]
     lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

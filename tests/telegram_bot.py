@@ -77,7 +77,9 @@ def _start_bot(api: FakeBotApi, index_dir: Path, folder: Path) -> BotProcess:
         # A relative state path is relative to the config file, not to the bot's working folder.
         folder / "citebot.toml", api, index_dir, Path("state") / "bot.sqlite",
         admin_users=[ADMIN["id"]], allowed_chats=ALLOWED_CHATS, questions_per_minute=PER_MINUTE,
-        refresh_seconds=1, request_timeout_seconds=REQUEST_TIMEOUT,
+        refresh_seconds=1, request_timeout_seconds=REQUEST_TIMEOUT, index_sources=SOURCES,
+        # Admins /add pages that tests serve on 127.0.0.1.
+        sources={"allow_private_networks": True, "host_delay_seconds": 0, "timeout_seconds": 10},
     )
     process = BotProcess(api, config, folder / "bot.log", debug=True).start()
     assert (folder / "state" / "bot.sqlite").is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +15,7 @@ import pytest
 from bot.cli import main
 from bot.intervals import IntervalError, parse_interval
 from bot.settings import Settings, load_settings
+from bot.telegram.builds import BuildQueue
 from bot.telegram.schedule import keep_sources_fresh, refresh_interval
 from web_server import Route, WebServer, article_html
 
@@ -56,7 +58,7 @@ def test_serve_refreshes_on_schedule_and_switches_generations() -> None:
     async def run(fn: Any, *args: Any) -> Any:
         return fn(*args)
 
-    def refresh(settings: Any) -> Any:
+    def refresh(settings: Any, *, embedder: Any) -> Any:
         calls.append("refresh")
         if len(calls) == 1:
             raise RuntimeError("a failing round must not end the schedule")
@@ -64,9 +66,9 @@ def test_serve_refreshes_on_schedule_and_switches_generations() -> None:
         build = SimpleNamespace(articles=3, embedded=0)
         return SimpleNamespace(sources=[failed], build=build)
 
-    services = SimpleNamespace(settings=Settings(), engine=Engine(), run=run)
-
     async def scenario() -> None:
+        builds = BuildQueue(Settings().knowledge_base, None)
+        services = SimpleNamespace(settings=Settings(), engine=Engine(), run=run, builds=builds)
         task = asyncio.create_task(keep_sources_fresh(services, 0.01, refresh))  # type: ignore[arg-type]
         while len(calls) < 5:
             await asyncio.sleep(0.01)
@@ -74,6 +76,41 @@ def test_serve_refreshes_on_schedule_and_switches_generations() -> None:
 
     asyncio.run(scenario())
     assert calls[:5] == ["refresh", "refresh", "switch", "refresh", "switch"]
+
+
+def test_builds_run_one_at_a_time_in_order_and_say_when_busy() -> None:
+    """/add, uploads, /remove and refreshes share one worker: a second waits for the first."""
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def slow(settings: Any, name: str, *, embedder: Any) -> str:
+        order.append(f"start {name}")
+        started.set()
+        release.wait(10)
+        order.append(f"end {name}")
+        return name
+
+    def quick(settings: Any, name: str, *, embedder: Any) -> str:
+        order.append(name)
+        return name
+
+    async def scenario() -> list[str]:
+        builds = BuildQueue(Settings().knowledge_base, None)
+        assert not builds.busy
+        first = asyncio.create_task(builds.run(slow, "refresh"))
+        await asyncio.to_thread(started.wait, 10)
+        assert builds.busy  # an /add now would be told it is queued
+        second = asyncio.create_task(builds.run(quick, "add"))
+        await asyncio.sleep(0.05)
+        assert order == ["start refresh"]
+        release.set()
+        results = [await first, await second]
+        assert not builds.busy
+        builds.shutdown()
+        return results
+
+    assert asyncio.run(scenario()) == ["refresh", "add"]
+    assert order == ["start refresh", "end refresh", "add"]
 
 
 def test_refresh_every_must_be_an_interval(capsys: pytest.CaptureFixture[str]) -> None:

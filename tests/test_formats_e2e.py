@@ -14,6 +14,7 @@ from index import Embedder, IndexSettings, build_index
 from pdf_writer import Line, paragraph, pdf_bytes
 from test_docx import docx_bytes
 from test_pdf import _report
+from web_server import Route, WebServer
 
 LEFT = 72.0
 PENICILLIN = (
@@ -83,3 +84,39 @@ def test_ask_answers_from_a_docx_section(
     [first, *_] = data["citations"]
     assert first["article_id"] == "honeybee-report" and "page" not in first
     assert "five kilometres" in data["answer"]
+
+
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def test_index_add_routes_pdf_and_docx_responses_to_their_loaders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Neither address ends in .pdf or .docx: the content type alone picks the loader."""
+    server = WebServer().start()
+    try:
+        server.routes["/papers/penicillin"] = Route(_penicillin_pdf(), "application/pdf")
+        server.routes["/download?id=7"] = Route(docx_bytes(), DOCX_TYPE)
+        config = tmp_path / "citebot.toml"
+        config.write_text(
+            '[index]\npath = "index"\nsources = []\n'
+            "[sources]\nallow_private_networks = true\nhost_delay_seconds = 0\n",
+            encoding="utf-8",
+        )
+        pdf_url, docx_url = server.url("/papers/penicillin"), server.url("/download?id=7")
+        code = main(["--config", str(config), "index", "add", pdf_url, docx_url, "--json"])
+        report = json.loads(capsys.readouterr().out)
+    finally:
+        server.stop()
+    assert code == 0 and report["build"]["articles"] == 2
+    assert [(s["title"], s["added"]) for s in report["sources"]] == [
+        ("The Discovery of Penicillin", 1), ("The Honeybee Report", 1)]
+
+    assert main(["--config", str(config), "ask", "--json",
+                 "Where did Florey and Chain make penicillin a drug?"]) == 0
+    [first, *_] = json.loads(capsys.readouterr().out)["citations"]
+    assert (first["article_id"], first["page"]) == (pdf_url, 3)
+    assert first["url_quote"] == pdf_url + "#page=3"
+    assert main(["--config", str(config), "ask", "--json", "How far do workers fly?"]) == 0
+    [first, *_] = json.loads(capsys.readouterr().out)["citations"]
+    assert first["article_id"] == docx_url and "page" not in first

@@ -169,3 +169,32 @@ def test_quotes_with_their_own_quotation_marks_are_not_doubled() -> None:
     html = render_answer(answer, numbered_sources(answer))
     assert html.startswith(f"<blockquote>{said} [1]\n{ended} [2]</blockquote>")
     assert "““" not in html and "””" not in html
+
+
+def test_sources_list_each_source_briefly_within_telegram_limits() -> None:
+    from types import SimpleNamespace
+
+    from bot.telegram.source_list import MAX_SOURCES, render_sources
+    from index import SourceStatus
+
+    stats = SimpleNamespace(articles=120, paragraphs=3400, built_at="2024-06-01T12:00:00+00:00")
+    statuses = [
+        SourceStatus("/srv/citebot/articles", "folder", None, "2024-06-01T12:00:00+00:00",
+                     added=2, unchanged=40, failed=1, reason="/srv/citebot/articles/x.pdf: scanned"),
+        SourceStatus("https://e.org/feed.xml", "feed", "E News", "2024-06-01T12:00:00+00:00",
+                     unchanged=20),
+        SourceStatus("upload:notes <1>.md", "upload", "Notes & more", "2024-06-01T12:05:00+00:00",
+                     added=1),
+        *(SourceStatus(f"https://e.org/p/{i}", "url", f"Page {i}") for i in range(100)),
+    ]
+    public = render_sources(stats, [], statuses, admin=False)  # type: ignore[arg-type]
+    lines = html_to_text(public).splitlines()
+    assert "• folder articles · 2024-06-01 12:00 UTC: 2 added, 40 unchanged, 1 failed" in lines
+    assert "• feed E News · 2024-06-01 12:00 UTC: 20 unchanged" in lines
+    assert "• upload Notes & more · 2024-06-01 12:05 UTC: added" in lines
+    assert "/srv" not in public and "upload:" not in public and "scanned" not in public
+    assert f"… and {len(statuses) - MAX_SOURCES} more." in lines
+    admin = render_sources(stats, [], statuses, admin=True)  # type: ignore[arg-type]
+    assert "(/srv/citebot/articles/x.pdf: scanned)" in admin
+    assert "<code>upload:notes &lt;1&gt;.md</code>" in admin and "/remove ID" in admin
+    assert all(_balanced(chunk) for chunk in split_html(admin))

@@ -13,6 +13,9 @@ from index import (
     KnowledgeBaseSettings,
     SourceError,
     SourcesSettings,
+    UnknownSource,
+    UnsupportedUpload,
+    add_upload,
     add_urls,
     build_index,
     open_knowledge_base,
@@ -208,3 +211,44 @@ def test_removing_pages_and_feed_entries(
     after = refresh_sources(settings, embedder=embedder)
     assert after.build.articles == 3 and after.build.removed == 1
     assert [s.kind for s in source_status(settings)] == ["folder"]
+
+
+def test_uploads_are_sources_kept_updated_by_name_and_removed(
+    settings: KnowledgeBaseSettings, embedder: Embedder
+) -> None:
+    report = add_upload(settings, "Harbour notes.md", b"# Harbour notes\n\n" + _markdown("pier"),
+                        embedder=embedder)
+    (result,) = report.sources
+    assert (result.source, result.kind, result.title, result.outcome) == (
+        "upload:Harbour notes.md", "upload", "Harbour notes", "added")
+    hit = open_knowledge_base(settings, embedder).search("pier committee town hall", 1)[0]
+    assert hit.ref.article_id == "upload:Harbour notes.md" and hit.ref.url is None
+
+    # The same name again replaces it; the same bytes change nothing.
+    changed = b"# Harbour notes\n\n" + _markdown("jetty")
+    assert add_upload(settings, "Harbour notes.md", changed, embedder=embedder
+                      ).sources[0].outcome == "updated"
+    again = add_upload(settings, "dir/Harbour notes.md", changed, embedder=embedder)
+    assert again.sources[0].outcome == "unchanged" and again.build.embedded == 0
+
+    with pytest.raises(UnsupportedUpload, match=r"\.xlsx files; send a PDF, Word"):
+        add_upload(settings, "budget.xlsx", b"PK\x03\x04", embedder=embedder)
+    with pytest.raises(SourceError, match="empty.txt: "):
+        add_upload(settings, "empty.txt", b"   \n", embedder=embedder)
+
+    # A refresh neither refetches nor forgets it; the CLI's listing shows it.
+    refreshed = refresh_sources(settings, embedder=embedder)
+    assert refreshed.build.articles == 4 and refreshed.requests == 0
+    (status,) = [s for s in source_status(settings) if s.kind == "upload"]
+    assert (status.source, status.title, status.unchanged) == (
+        "upload:Harbour notes.md", "Harbour notes", 1)
+
+    removed = remove_source(settings, "upload:Harbour notes.md", embedder=embedder)
+    assert removed.sources[0].kind == "upload" and removed.build.articles == 3
+    with pytest.raises(UnknownSource, match="no web page or upload"):
+        remove_source(settings, "upload:Harbour notes.md", embedder=embedder)
+    assert [s.kind for s in source_status(settings)] == ["folder"]
+
+
+def _markdown(topic: str) -> bytes:
+    return "\n\n".join(_paragraphs(topic)).encode()

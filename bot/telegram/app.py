@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import logging
 import sqlite3
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from telegram import Bot, BotCommand, BotCommandScopeChat, LinkPreviewOptions, Update
@@ -17,6 +18,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaul
 from telegram.request import HTTPXRequest
 
 from bot.settings import Settings, TelegramSettings
+from bot.telegram.builds import BuildQueue, worker_embedder
 from bot.telegram.fair import FairPool
 from bot.telegram.handlers import register
 from bot.telegram.intake import JournaledQueue, JournalingProcessor, replay_unfinished
@@ -24,6 +26,9 @@ from bot.telegram.schedule import keep_sources_fresh, refresh_interval
 from bot.telegram.services import AnsweringEngine, Services
 from bot.telegram.state.bot_state import BotState
 from index import CitebotError
+
+if TYPE_CHECKING:
+    from index import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,12 @@ COMMANDS = [
     BotCommand("help", "How to use this bot"),
     BotCommand("start", "What this bot is"),
 ]
-ADMIN_COMMANDS = [*COMMANDS, BotCommand("stats", "Questions, abstentions, latency")]
+ADMIN_COMMANDS = [
+    *COMMANDS,
+    BotCommand("add", "Index a page by its link (or send a file)"),
+    BotCommand("remove", "Take an added page or file out of the index"),
+    BotCommand("stats", "Questions, abstentions, latency"),
+]
 
 
 class ServeError(CitebotError):
@@ -77,8 +87,13 @@ def _open_state(t: TelegramSettings) -> BotState:
         ) from None
 
 
-def build_application(settings: Settings, engine: AnsweringEngine, token: str) -> Application:
-    """The bot's Application: handlers registered, commands set and index reloads on start."""
+def build_application(
+    settings: Settings, engine: AnsweringEngine, token: str, embedder: Embedder | None = None
+) -> Application:
+    """The bot's Application: handlers registered, commands set and index reloads on start.
+
+    ``embedder`` is the engine's: index builds share it where that is safe (see ``builds``).
+    """
     t = settings.telegram
     state = _open_state(t)
     queue = JournaledQueue(state, MAX_IN_FLIGHT)
@@ -112,6 +127,7 @@ def build_application(settings: Settings, engine: AnsweringEngine, token: str) -
         engine=engine,
         state=state,
         pool=FairPool(ENGINE_WORKERS),
+        builds=BuildQueue(settings.knowledge_base, worker_embedder(embedder, settings)),
     )
     application.bot_data["citebot"] = services
     register(application, services)
@@ -181,6 +197,7 @@ async def _post_shutdown(application: Application) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     services = _services(application)
+    services.builds.shutdown()
     services.pool.shutdown()
     services.state.close()
 

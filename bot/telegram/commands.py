@@ -1,4 +1,5 @@
-"""The bot's commands: /start, /help, /new, /sources and the admins' /stats."""
+"""The bot's commands: /start, /help, /new, /sources and the admins' /stats (their /add and
+/remove are in ``bot.telegram.admin``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
+import index
 from bot.telegram.messaging import reply_html, topic_of
 from bot.telegram.services import Services
+from bot.telegram.source_list import render_sources, when
 
 START_TEXT = (
     "<b>I answer questions about my articles with verbatim quotes and numbered sources.</b>\n"
@@ -35,6 +38,15 @@ HELP_TEXT = (
     "In a private chat every message is a question; replies to my answers are follow-ups."
 )
 
+ADMIN_HELP = (
+    "\n\n<b>Admins</b> (in a private chat)\n"
+    "/add <i>link</i> – fetch a page or file and index it\n"
+    "Send a file (PDF, Word, HTML, Markdown, text) – index it; the same file name again "
+    "replaces it\n"
+    "/remove <i>id</i> – take an added page or file out (/sources shows the ids)\n"
+    "/stats – questions, abstentions, latency"
+)
+
 
 class Commands:
     """Command handlers."""
@@ -52,8 +64,10 @@ class Commands:
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/help: the commands."""
-        if update.message:
-            await reply_html(context.bot, update.message, HELP_TEXT)
+        message = update.message
+        if message:
+            admin = message.from_user is not None and message.from_user.id in self._admins
+            await reply_html(context.bot, message, HELP_TEXT + (ADMIN_HELP if admin else ""))
 
     async def on_new(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/new: forget the chat's current conversation."""
@@ -80,25 +94,20 @@ class Commands:
             )
 
     async def on_sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/sources: how many articles, the latest ones, when the index was built."""
+        """/sources: articles and paragraphs, the latest ones, when the index was built, and each
+        source (folder, feed, added page, upload) with its last refresh."""
         message = update.message
         if message is None:
             return
         run, key = self._services.run, message.chat_id
         stats = await run(self._services.engine.stats, key=key)
         latest = await run(self._services.engine.latest_articles, 5, key=key)
-        lines = [
-            f"<b>{_count(stats.articles, 'article')}</b>, {_count(stats.paragraphs, 'paragraph')}; "
-            f"index built {escape(_when(stats.built_at))}."
-        ]
-        if latest:
-            lines.append("\n<b>Latest</b>")
-        for article in latest:
-            title = escape(article.title or article.article_id)
-            if article.url and str(article.url).startswith(("http://", "https://")):
-                title = f'<a href="{escape(article.url, quote=True)}">{title}</a>'
-            lines.append(f"• {title}" + (f" · {escape(article.date)}" if article.date else ""))
-        await reply_html(context.bot, message, "\n".join(lines))
+        # index.source_status, looked up here: the web sources' modules load at the first /sources.
+        statuses = await run(index.source_status, self._services.settings.knowledge_base, key=key)
+        admin = message.from_user is not None and message.from_user.id in self._admins
+        await reply_html(
+            context.bot, message, render_sources(stats, latest, statuses, admin=admin)
+        )
 
     async def on_stats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/stats (admins only): questions, abstentions, latency."""
@@ -112,7 +121,7 @@ class Commands:
         share = f"{100.0 * s.abstentions / s.questions:.0f}%" if s.questions else "0%"
         since = ""
         if s.since is not None:
-            since = f" since {_when(datetime.fromtimestamp(s.since, UTC).isoformat())}"
+            since = f" since {when(datetime.fromtimestamp(s.since, UTC).isoformat())}"
         await reply_html(
             context.bot,
             message,
@@ -121,17 +130,3 @@ class Commands:
             f"<b>Latency</b>: p50 {s.p50_seconds:.2f} s · p95 {s.p95_seconds:.2f} s",
         )
 
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _when(iso: str) -> str:
-    """An ISO timestamp as ``YYYY-MM-DD HH:MM UTC`` (as given when it does not parse)."""
-    try:
-        moment = datetime.fromisoformat(iso)
-    except (TypeError, ValueError):
-        return iso
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M") + " UTC"

@@ -19,6 +19,7 @@ from telegram.ext import (
 )
 
 from bot.telegram.addressing import sent_by_bot
+from bot.telegram.admin import AdminHandlers
 from bot.telegram.commands import Commands
 from bot.telegram.messaging import not_modified, reply_html, stale_button, undeliverable
 from bot.telegram.questions import QuestionHandlers
@@ -36,6 +37,7 @@ def register(application: Application, services: Services) -> None:
     questions = QuestionHandlers(services)
     commands = Commands(services)
     sources = SourceButtons(services)
+    admin = AdminHandlers(services)
     allowed = frozenset(services.settings.telegram.allowed_chats)
 
     async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -63,6 +65,11 @@ def register(application: Application, services: Services) -> None:
     application.add_handler(CommandHandler("new", commands.on_new))
     application.add_handler(CommandHandler("sources", commands.on_sources))
     application.add_handler(CommandHandler("stats", commands.on_stats))
+    application.add_handler(CommandHandler("add", admin.on_add))
+    application.add_handler(CommandHandler("remove", admin.on_remove))
+    # Files count only in private chats: in a group they are the members' conversation.
+    documents = filters.UpdateType.MESSAGE & filters.Document.ALL & filters.ChatType.PRIVATE
+    application.add_handler(MessageHandler(documents, admin.on_document))
     unknown = filters.UpdateType.MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE
     application.add_handler(MessageHandler(unknown, commands.on_unknown))
     text_messages = filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND

@@ -1,6 +1,7 @@
 """``citebot serve`` refreshing its sources on a schedule, beside answering.
 
-A refresh (fetching, then an incremental build) runs in a thread of its own, not in the engine's
+A refresh (fetching, then an incremental build) runs on the bot's build worker
+(``bot.telegram.builds``), after any /add or upload queued before it and never in the engine's
 workers, so questions keep being answered from the serving generation; once the build has
 switched generations the engine is told to serve the new one.
 """
@@ -14,12 +15,13 @@ from typing import Any
 
 from bot.intervals import parse_interval
 from bot.settings import Settings
+from bot.telegram.builds import build_and_switch
 from bot.telegram.services import Services
 from index import CitebotError
 
 log = logging.getLogger(__name__)
 
-Refresh = Callable[[Any], Any]
+Refresh = Callable[..., Any]
 
 
 def refresh_interval(settings: Settings) -> float | None:
@@ -30,10 +32,10 @@ def refresh_interval(settings: Settings) -> float | None:
     return parse_interval(text, "[sources] refresh_every")
 
 
-def _default_refresh(settings: Any) -> Any:
+def _default_refresh(settings: Any, *, embedder: Any = None) -> Any:
     from index import refresh_sources
 
-    return refresh_sources(settings)
+    return refresh_sources(settings, embedder=embedder)
 
 
 async def keep_sources_fresh(
@@ -43,7 +45,7 @@ async def keep_sources_fresh(
     while True:
         await asyncio.sleep(interval)
         try:
-            report = await asyncio.to_thread(refresh, services.settings.knowledge_base)
+            report = await build_and_switch(services, refresh)
         except CitebotError as exc:
             log.warning("scheduled refresh failed: %s", exc.one_line())
             continue
@@ -57,7 +59,3 @@ async def keep_sources_fresh(
         )
         for result in failed:
             log.warning("refresh of %s: %s", result.source, result.reason)
-        try:
-            await services.run(services.engine.refresh)
-        except Exception:
-            log.exception("could not switch to the refreshed index; still serving the old one")

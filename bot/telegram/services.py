@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 from bot.models import Conversation, Reply
 from bot.settings import Settings
+from bot.telegram.builds import BuildQueue
 from bot.telegram.fair import FairPool
 from bot.telegram.state.bot_state import BotState
 
@@ -28,6 +29,8 @@ class AnsweringEngine(Protocol):
 
     def refresh(self) -> bool: ...
 
+    def paragraph_count(self, article_id: str) -> int: ...
+
 
 @dataclass
 class Services:
@@ -37,6 +40,8 @@ class Services:
     engine: AnsweringEngine
     state: BotState
     pool: FairPool
+    # Index builds (scheduled refreshes, /add, uploads, /remove), one at a time.
+    builds: BuildQueue
     # Fire-and-forget tasks (typing indicators, replays after a restart), referenced until done
     # so they are not collected.
     background: set[asyncio.Task[Any]] = field(default_factory=set)
