@@ -174,6 +174,8 @@ def main() -> int:
     parser.add_argument("--code", type=Path, default=REPO, help="checkout whose build runs")
     parser.add_argument("--backend", default="onnx-int8")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--once", action="store_true",
+                        help="only the first build (no serving generation during it)")
     args = parser.parse_args()
     from benchmarks.scale import read_sentences
 
@@ -191,6 +193,8 @@ def main() -> int:
               flush=True)
     first = run_build(args.code, root, corpus, args.backend)
     print(f"first build (code {args.code.name}): {json.dumps(first)}", flush=True)
+    if args.once:
+        return 0
     stop = work / "stop-reader"
     stop.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": str(args.code)}

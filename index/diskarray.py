@@ -73,12 +73,23 @@ class DiskArray:
             raise IndexError(f"row out of range for {self.path}")
         order = np.argsort(rows, kind="stable")
         ordered = rows[order]
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(ordered) > 1) + 1]).tolist()
-        ends = starts[1:] + [len(ordered)]
-        for begin, end in zip(starts, ends, strict=True):
-            first = int(ordered[begin])
-            block = self._read(first, int(ordered[end - 1]) - first + 1)
-            out[order[begin:end]] = block[ordered[begin:end] - first]
+        # One pread per run of adjacent rows, issued from one comprehension and placed with one
+        # fancy index: a query reads ~1,000 scattered rows, and a Python loop per run cost more
+        # than the reads themselves.
+        breaks = np.flatnonzero(np.diff(ordered) > 1) + 1
+        starts = np.concatenate([[0], breaks])
+        ends = np.concatenate([breaks, [len(ordered)]])
+        firsts = ordered[starts]
+        counts = ordered[ends - 1] - firsts + 1
+        size, at = self.row_bytes, self.offset
+        data = b"".join([os.pread(self._fd, int(c) * size, at + int(f) * size)
+                         for f, c in zip(firsts.tolist(), counts.tolist(), strict=True)])
+        if len(data) != int(counts.sum()) * size:
+            raise OSError(f"{self.path}: short read (file truncated?)")
+        block = np.frombuffer(data, dtype=self.dtype).reshape((-1, *self.shape[1:]))
+        run = np.repeat(np.arange(len(starts)), ends - starts)
+        run_offset = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        out[order] = block[run_offset[run] + ordered - firsts[run]]
         return out
 
 
