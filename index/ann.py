@@ -28,7 +28,7 @@ FLAT = "flat"
 IVFPQ = "ivfpq"
 RECALL_K = 10
 RECALL_QUERIES = 300
-_ADD_CHUNK = 65_536
+_ADD_CHUNK = 16_384  # coarse assignment holds chunk x nlist distances: bounds build memory
 _MAX_TRAIN = 150_000
 _MAX_LISTS = 4096
 _MAX_SCANNED = 400_000
@@ -69,7 +69,7 @@ def describe(info: SearchIndexInfo) -> str:
 
 
 def _float32(table: VectorTable, start: int, stop: int) -> np.ndarray:
-    return np.ascontiguousarray(table.matrix[start:stop], dtype=np.float32)
+    return np.ascontiguousarray(table.span(start, stop))
 
 
 def _training_set(sample: np.ndarray) -> np.ndarray:
@@ -109,7 +109,7 @@ def build_search_index(
         # Ten k-means rounds instead of 25: the lists barely move after that, and training
         # time dominates builds of millions of vectors.
         index.cp.niter = 10
-        index.train(_training_set(np.asarray(table.matrix[sample], dtype=np.float32)))
+        index.train(_training_set(table.take(sample)))
     for start in range(0, n, _ADD_CHUNK):
         index.add(_float32(table, start, min(n, start + _ADD_CHUNK)))
     return index, info
@@ -218,4 +218,4 @@ def sample_queries(table: VectorTable, count: int = RECALL_QUERIES) -> np.ndarra
         return np.zeros((0, table.dimensions), dtype=np.float32)
     picked = np.sort(np.random.default_rng(_SEED).choice(len(table), min(count, len(table)),
                                                          replace=False))
-    return np.asarray(table.matrix[picked], dtype=np.float32)
+    return table.take(picked)

@@ -8,19 +8,17 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from index.embed import Embedder, passage_input
-from index.embedding_cache import EmbeddingCache, text_key
+from index.build_vectors import Embedded, embed_records
+from index.diskspace import disk_full, out_of_space
+from index.embed import Embedder
+from index.embedding_cache import EmbeddingCache
 from index.errors import CitebotIndexError, IndexCorrupt, IndexLocked, IndexNotFound, NothingIndexed
 from index.manifest import FORMAT_VERSION, Manifest
 from index.models import Article, BuildSummary, SkippedFile
@@ -37,11 +35,6 @@ from index.storage import (
 from index.store_layout import CACHE_PATH, LOCK_NAME
 
 log = logging.getLogger(__name__)
-
-# Texts embedded per call: large enough for efficient batches, small enough that a killed build
-# loses little work (every chunk is committed to the cache).
-_EMBED_CHUNK = 256
-
 
 def text_hash(text: str) -> str:
     """Hex sha256 of a text."""
@@ -203,51 +196,6 @@ def _plan(
     return plan
 
 
-def _progress_bar(enabled: bool, total: int, what: str) -> Any:
-    if not (enabled and total and sys.stderr.isatty()):
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=f"embedding {what}", unit="text", file=sys.stderr)
-
-
-def _vectors(
-    inputs: list[str],
-    embedder: Embedder,
-    cache: EmbeddingCache,
-    known: dict[bytes, np.ndarray],
-    progress: bool,
-    what: str,
-) -> tuple[np.ndarray, int]:
-    """Vectors for ``inputs`` from ``known``/the cache, embedding (and caching) the rest.
-
-    Returns the matrix and how many distinct texts were embedded; ``known`` gains the new ones.
-    """
-    keys = [text_key(embedder.passage_prefix + text) for text in inputs]
-    known.update(cache.get_many(k for k in keys if k not in known))
-    missing: dict[bytes, str] = {}
-    for key, text in zip(keys, inputs, strict=True):
-        if key not in known and key not in missing:
-            missing[key] = text
-    bar = _progress_bar(progress, len(missing), what)
-    try:
-        pending = list(missing.items())
-        for start in range(0, len(pending), _EMBED_CHUNK):
-            chunk = pending[start : start + _EMBED_CHUNK]
-            vectors = embedder.embed_passages([text for _key, text in chunk])
-            cache.put_many([key for key, _text in chunk], vectors)
-            known.update((key, vectors[i]) for i, (key, _text) in enumerate(chunk))
-            if bar is not None:
-                bar.update(len(chunk))
-    finally:
-        if bar is not None:
-            bar.close()
-    matrix = np.zeros((len(inputs), embedder.dimensions), dtype=np.float32)
-    for row, key in enumerate(keys):
-        matrix[row] = known[key]
-    return matrix, len(missing)
-
-
 def _open_cache(path: Path, embedder: Embedder, clean: bool) -> EmbeddingCache:
     """Open the embedding cache; with ``clean``, a corrupt one is deleted and started afresh."""
 
@@ -306,7 +254,7 @@ def _build_locked(
     try:
         if clean_cache:
             log.info("emptied the embedding cache (%d vectors)", cache.clear())
-        vectors = _embed(plan.records, embedder, cache, progress)
+        vectors = _embed(plan.records, embedder, cache, progress, root)
         manifest = store.publish(
             plan.records, vectors.paragraphs, vectors.sentences, _manifest(generation, embedder),
             approximate_above=settings.index.approximate_above, embedder=embedder,
@@ -351,33 +299,18 @@ def _prune_cache(root: Path) -> tuple[int, int]:
     return result.removed, result.saved_bytes
 
 
-@dataclass(frozen=True)
-class _Embedded:
-    """The vectors of a build's paragraphs and sentences, and how many texts were new."""
-
-    paragraphs: np.ndarray
-    sentences: np.ndarray
-    embedded: int
-    embedded_sentences: int
-
-
 def _embed(
-    records: Sequence[ArticleRecord], embedder: Embedder, cache: EmbeddingCache, progress: bool
-) -> _Embedded:
-    """Vectors for every paragraph and sentence of ``records``, embedding only uncached texts."""
-    paragraph_inputs = [passage_input(p.text) for a in records for p in a.paragraphs]
-    sentence_inputs = [
-        passage_input(p.text[start:end])
-        for a in records for p in a.paragraphs for _sid, start, end in p.sentences
-    ]
-    known: dict[bytes, np.ndarray] = {}
-    paragraphs, embedded = _vectors(
-        paragraph_inputs, embedder, cache, known, progress, "paragraphs"
-    )
-    sentences, embedded_sentences = _vectors(
-        sentence_inputs, embedder, cache, known, progress, "sentences"
-    )
-    return _Embedded(paragraphs, sentences, embedded, embedded_sentences)
+    records: Sequence[ArticleRecord], embedder: Embedder, cache: EmbeddingCache, progress: bool,
+    scratch: Path,
+) -> Embedded:
+    """Vectors of every paragraph and sentence on disk; a full disk is one line naming it."""
+    try:
+        return embed_records(records, embedder, cache, progress, scratch)
+    except OSError as exc:
+        reason = out_of_space(exc, scratch)
+        if reason is None:
+            raise
+        raise disk_full(scratch, "storing the new vectors", reason, None) from None
 
 
 def _manifest(generation: str, embedder: Embedder) -> Manifest:

@@ -83,11 +83,11 @@ def _terms(piece: str) -> list[str]:
     term_of = _TERM_OF
     if len(term_of) > _TERM_CACHE_SIZE:
         term_of.clear()
-    out: list[str] = []
-    for word in _WORD.findall(piece.lower()):
-        term = term_of.get(word)
-        if term is None:
-            term = term_of[word] = "" if word in STOP_WORDS else stem(word)
-        if term:
-            out.append(term)
-    return out
+    words = _WORD.findall(piece.lower())
+    # Looked up with map (no Python loop per word): search runs this over every candidate.
+    terms = list(map(term_of.get, words))
+    if None in terms:
+        for i, word in enumerate(words):
+            if terms[i] is None:
+                terms[i] = term_of[word] = "" if word in STOP_WORDS else stem(word)
+    return [term for term in terms if term]

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from index.bm25 import LexicalIndex
+    from index.diskarray import VectorRows
     from index.embed import Embedder
     from index.manifest import Manifest
     from index.models import ArticleInfo, ParagraphRef
@@ -177,8 +178,8 @@ class Storage(Protocol):
     def publish(
         self,
         articles: Sequence[ArticleRecord],
-        paragraph_vectors: np.ndarray,
-        sentence_vectors: np.ndarray,
+        paragraph_vectors: VectorRows,
+        sentence_vectors: VectorRows,
         manifest: Manifest,
         *,
         approximate_above: int,

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from index.diskspace import check_space, disk_full, estimate_generation_bytes, out_of_space
 from index.manifest import Manifest, read_manifest
 from index.storage import ArticleRecord, PreviousGeneration
@@ -31,6 +29,7 @@ from index.store_reader import Generation, open_generation
 from index.store_writer import read_previous, write_generation
 
 if TYPE_CHECKING:
+    from index.diskarray import VectorRows
     from index.embed import Embedder
 
 
@@ -65,8 +64,8 @@ class DiskStore:
     def publish(
         self,
         articles: Sequence[ArticleRecord],
-        paragraph_vectors: np.ndarray,
-        sentence_vectors: np.ndarray,
+        paragraph_vectors: VectorRows,
+        sentence_vectors: VectorRows,
         manifest: Manifest,
         *,
         approximate_above: int,

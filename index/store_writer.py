@@ -10,8 +10,6 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from index.ann import (
     VectorSearch,
     build_search_index,
@@ -19,6 +17,7 @@ from index.ann import (
     sample_queries,
     write_search_index,
 )
+from index.diskarray import VectorRows
 from index.errors import IndexCorrupt
 from index.manifest import (
     CHECKSUM_ALGORITHM,
@@ -92,8 +91,8 @@ def _write_meta(path: Path, articles: Sequence[ArticleRecord]) -> None:
 def write_generation(
     directory: Path,
     articles: Sequence[ArticleRecord],
-    paragraph_vectors: np.ndarray,
-    sentence_vectors: np.ndarray,
+    paragraph_vectors: VectorRows,
+    sentence_vectors: VectorRows,
     manifest: Manifest,
     *,
     approximate_above: int = DEFAULT_APPROXIMATE_ABOVE,

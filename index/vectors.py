@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.diskarray import DiskArray
+from index.diskarray import DiskArray, VectorRows
 
 STORED_DTYPE = np.float16
 _CHUNK = 65_536  # rows converted per step when writing, so a build never holds two copies
@@ -54,29 +54,46 @@ def positions_in(sorted_ids: np.ndarray, ids: Sequence[int] | np.ndarray) -> np.
 
 
 def write_table(
-    directory: Path, name: str, ids: Sequence[int] | np.ndarray, vectors: np.ndarray
+    directory: Path, name: str, ids: Sequence[int] | np.ndarray, vectors: VectorRows
 ) -> np.ndarray:
     """Write ``vectors`` (rows aligned with ``ids``) sorted by id; returns the permutation used."""
     ordered, order = id_order(ids)
     if len(vectors) != len(ordered):
         raise ValueError(f"{len(vectors)} vectors for {len(ordered)} ids")
     np.save(directory / ids_file(name), ordered, allow_pickle=False)
-    out = np.lib.format.open_memmap(
-        directory / vectors_file(name), mode="w+", dtype=STORED_DTYPE,
-        shape=(len(ordered), int(vectors.shape[1])),
-    )
-    _reserve(directory / vectors_file(name))
+    out = empty_file(directory / vectors_file(name), len(ordered), int(vectors.shape[1]))
     identity = bool(len(order) == 0 or (np.diff(order) == 1).all())
     for start in range(0, len(order), _CHUNK):
-        rows = slice(start, start + _CHUNK) if identity else np.sort(order[start : start + _CHUNK])
-        # Sorted source rows read a memory-mapped input sequentially; put them back in id order.
-        chunk = np.asarray(vectors[rows], dtype=np.float32)
-        if not identity:
+        if identity:
+            chunk = _rows(vectors, np.arange(start, min(len(order), start + _CHUNK)))
+        else:
+            # Sorted source rows read the input sequentially; put them back in id order.
+            chunk = _rows(vectors, np.sort(order[start : start + _CHUNK]))
             chunk = chunk[np.argsort(np.argsort(order[start : start + _CHUNK]))]
-        out[start : start + len(chunk)] = chunk
-    out.flush()
+        out.write(start, np.asarray(chunk, dtype=np.float32))
     del out
     return order
+
+
+def _rows(vectors: VectorRows, rows: np.ndarray) -> np.ndarray:
+    if isinstance(vectors, DiskArray):
+        if len(rows) and int(rows[-1]) - int(rows[0]) == len(rows) - 1:  # a run: one read
+            return vectors.slice(int(rows[0]), int(rows[-1]) + 1)
+        return vectors.take(rows)
+    return np.asarray(vectors[rows])
+
+
+def empty_file(path: Path, rows: int, dimensions: int) -> DiskArray:
+    """Create a ``.npy`` of ``rows`` stored vectors with its blocks allocated, open for writing.
+
+    Rows are written with ``pwrite``, not through a memory map: every page written through a
+    map stays in the writing process's RSS, gigabytes for a million paragraphs' sentences.
+    """
+    header = np.lib.format.open_memmap(path, mode="w+", dtype=STORED_DTYPE,
+                                       shape=(rows, dimensions))
+    del header
+    _reserve(path)
+    return DiskArray(path, writable=True)
 
 
 def _reserve(path: Path) -> None:
@@ -135,6 +152,12 @@ class VectorTable:
         if (rows < 0).any():
             raise KeyError(int(np.asarray(ids, dtype=np.int64).reshape(-1)[rows < 0][0]))
         return self.take(rows)
+
+    def span(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` as float32 (read, not mapped: whole-table passes stay out of RSS)."""
+        found = self._reader.slice(start, stop) if self._reader is not None else \
+            self.matrix[start:stop]
+        return np.asarray(found, dtype=np.float32)
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         """Vectors at the given rows as float32."""

@@ -108,9 +108,9 @@ class KillPoint:
 
 
 KILL_POINTS = (
-    KillPoint("before embedding", ("index.build:_vectors",)),
+    KillPoint("before embedding", ("index.build_vectors:embed_texts",)),
     KillPoint("mid paragraph embedding", ("embedder:embed_passages",), nth=2),
-    KillPoint("before sentence embedding", ("index.build:_vectors",), nth=2),
+    KillPoint("before sentence embedding", ("index.build_vectors:embed_texts",), nth=2),
     KillPoint("generation writing starts", ("index.store:write_generation",)),
     KillPoint("SQLite schema written, no rows", ("index.store_writer:migrate",), after=True,
               leaves_temporaries=True),
@@ -245,9 +245,9 @@ def test_kill_9_during_a_build(
     serving = read_current(root)
 
     def child() -> None:
-        import index.build
+        import index.build_vectors
 
-        index.build._EMBED_CHUNK = 1  # one text per chunk, so "mid embedding" exists
+        index.build_vectors.EMBED_CHUNK = 1  # one text per chunk, so "mid embedding" exists
         _arm(point, embedder)
         build_index(settings, embedder=embedder)
 
@@ -285,13 +285,13 @@ def test_a_second_build_refuses_while_one_runs(
     ready_read, ready_write = os.pipe()
 
     def child() -> None:
-        import index.build
+        import index.build_vectors
 
         def hold(*_args: Any, **_kwargs: Any) -> Any:
             os.write(ready_write, b"x")
             time.sleep(CHILD_TIMEOUT)  # holds the lock until the parent kills it
 
-        index.build._vectors = hold
+        index.build_vectors.embed_texts = hold
         build_index(index_copy, embedder=embedder)
 
     pid = _fork(child)
