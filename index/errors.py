@@ -46,3 +46,11 @@ class IndexLocked(CitebotIndexError):
 
 class NothingIndexed(CitebotIndexError):
     """A build found no article it could index."""
+
+
+class IndexUnavailable(CitebotIndexError):
+    """The index's server cannot be reached, or refuses the credentials it was given."""
+
+
+class SettingsInvalid(CitebotIndexError):
+    """A knowledge-base setting has a value no engine accepts."""
