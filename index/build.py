@@ -289,15 +289,15 @@ def _build_locked(
     if shard is None:
         for name in store.remove_unfinished():
             log.info("removed the unfinished generation %s of an earlier build", name)
-    rows: list[int] = []
-    if shard is not None:
-        articles, rows = shard_slice(store, articles, shard)
     if not articles:
         where = ", ".join(sources) if sources else "the given articles"
         detail = ""
         if skipped:
             detail = f" ({len(skipped)} skipped, first: {skipped[0].path}: {skipped[0].reason})"
         raise NothingIndexed(f"no article could be indexed from {where}{detail}")
+    rows: list[int] = []
+    if shard is not None:  # a shard may well be empty: it still reports done
+        articles, rows = shard_slice(store, articles, shard)
 
     previous = _previous_generation(store)
     if previous is not None and not rebuild:

@@ -92,27 +92,31 @@ class Milvus:
 
     def call(self, action: Callable[[], T]) -> T:
         """Run ``action``; Milvus's failures become ``IndexUnavailable`` naming the server."""
+        import grpc
         from pymilvus.exceptions import MilvusException
 
         try:
             return action()
         except MilvusException as exc:
+            cause = exc.__cause__
+            # pymilvus reports a refused token while connecting as a failed connection; the
+            # gRPC status it wraps says which it was.
+            if isinstance(cause, grpc.RpcError) and hasattr(cause, "code"):
+                raise IndexUnavailable(self._explain(cause.code(), str(cause.details()))) from None
             raise IndexUnavailable(self._explain(exc.code, exc.message or str(exc))) from None
-        except Exception as exc:
-            import grpc
-
-            if not isinstance(exc, grpc.RpcError):
-                raise
+        except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
             details = exc.details() if hasattr(exc, "details") else str(exc)
             raise IndexUnavailable(self._explain(code, str(details))) from None
 
     def _explain(self, code: object, message: str) -> str:
+        import grpc
+
         text = first_line(Exception(message), "no reason given")
         lowered = text.lower()
-        if "auth" in lowered or "credential" in lowered or "token" in lowered or "UNAUTH" in str(
-            code
-        ):
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return f"cannot reach {self.where} ({text}); start the server or fix [milvus] uri"
+        if code == grpc.StatusCode.UNAUTHENTICATED or "auth" in lowered:
             return (
                 f"{self.where} refused the token ({text}); set the environment variable named "
                 "by [milvus] token_env to a valid token"
