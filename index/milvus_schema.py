@@ -59,6 +59,9 @@ class Milvus:
     @classmethod
     def connect(cls, settings: MilvusSettings, index_path: Path) -> Milvus:
         """Connect to the configured Milvus (``uri`` empty: Milvus Lite in ``index_path``)."""
+        # gRPC's C core logs keepalive chatter between pymilvus and Milvus Lite's in-process
+        # server on stderr; failures reach the user through ``call`` anyway.
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
         try:
             from pymilvus import MilvusClient
         except ImportError:
@@ -125,10 +128,11 @@ class Milvus:
             return (
                 f"cannot reach {self.where} ({text}); start the server or fix [milvus] uri"
             )
-        if "lock" in lowered:
+        if "lock" in lowered or "open local milvus failed" in lowered:
+            # Milvus Lite opens its file from one process at a time.
             return (
-                f"{self.where} is in use by another process ({text}); serve it with "
-                "`milvus-lite server` and point [milvus] uri at that server"
+                f"{self.where} is in use by another process; to build while a bot serves, run "
+                "`milvus-lite server --data-dir FILE` and point [milvus] uri at that server"
             )
         return f"{self.where} failed: {text}"
 
