@@ -34,6 +34,7 @@ COMMANDS: dict[str, list[str]] = {
     "index build": ["index", "build"],
     "index rebuild": ["index", "rebuild"],
     "index stats": ["index", "stats"],
+    "index publish": ["index", "publish"],
     "search": ["search", "owls"],
     "ask": ["ask", "How far can an owl turn its head?"],
     "chat": ["chat", "--json"],
@@ -247,7 +248,8 @@ def test_a_rerank_model_that_cannot_load(
     assert_one_line(code, out, err, "set [rerank] model")
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
+# `index publish` on the FAISS engine stops at the engine, before any model (see test_milvus).
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c != "index publish"])
 def test_an_embedding_model_that_cannot_load(
     setup: Setup, capsys: pytest.CaptureFixture[str], api: FakeBotApi, built_index: Path,
     command: str, tmp_path: Path,
