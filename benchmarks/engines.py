@@ -74,7 +74,8 @@ def main() -> None:
         settings = dataclasses.replace(
             base,
             index=dataclasses.replace(base.index, path=str(work / engine), engine=engine),
-            milvus=MilvusSettings(uri=args.milvus_uri, collection_prefix=f"bench{int(time.time())}"),
+            milvus=MilvusSettings(uri=args.milvus_uri,
+                                  collection_prefix=f"bench{int(time.time())}"),
         )
         started = time.perf_counter()
         summary = build_index(settings, embedder=embedder)

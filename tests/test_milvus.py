@@ -293,3 +293,37 @@ def _shard(text: str) -> object:
     from index.shards import parse_shard
 
     return parse_shard(text)
+
+
+@pytest.mark.model
+def test_sigkill_during_a_build_leaves_the_alias_answering(
+    tmp_path: Path, corpus_dir: Path, milvus_uri: str
+) -> None:
+    settings = _settings(tmp_path / "local", corpus_dir, milvus_uri, "killed")
+    embedder = Embedder.from_settings(settings.embedding)  # "auto", as the CLI process embeds
+    build_index(settings, embedder=embedder)
+    before = _answers(settings, embedder)
+    kb = open_knowledge_base(settings, embedder)
+    milvus = kb._store.milvus  # type: ignore[attr-defined]
+    known = set(milvus.generations())
+    config = _config(tmp_path / "c.toml", settings)
+    build = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "--config", str(config), "index", "rebuild"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    # Killed the moment its new generation's first collection exists: mid-write.
+    deadline = time.monotonic() + 120
+    while set(milvus.generations()) == known and build.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    build.kill()
+    build.wait()
+    assert build.returncode != 0
+    assert _answers(settings, embedder) == before
+    assert not kb.refresh() and kb.generation in known
+    # The next build drops what the killed one left and serves the same answers.
+    build_index(settings, embedder=embedder)
+    left = [g for g in milvus.generations() if g not in known]
+    assert len(left) == 1 and left[0] == kb._store.serving()  # type: ignore[attr-defined]
+    assert _answers(settings, embedder) == before
