@@ -327,3 +327,31 @@ def test_sigkill_during_a_build_leaves_the_alias_answering(
     left = [g for g in milvus.generations() if g not in known]
     assert len(left) == 1 and left[0] == kb._store.serving()  # type: ignore[attr-defined]
     assert _answers(settings, embedder) == before
+
+
+@pytest.mark.model
+def test_the_telegram_bot_answers_from_milvus(tmp_path: Path, milvus_uri: str) -> None:
+    from fake_bot_api import BotProcess, FakeBotApi, private_chat, user, write_bot_config
+    from telegram_bot import ask, first_quote, first_source
+
+    settings = _settings(tmp_path / "local", REPO / "examples" / "articles", milvus_uri, "bot")
+    build_index(settings, embedder=Embedder.from_settings(settings.embedding))
+    api = FakeBotApi().start()
+    try:
+        config = write_bot_config(tmp_path / "bot.toml", api, tmp_path / "local",
+                                  tmp_path / "bot.sqlite")
+        text = config.read_text(encoding="utf-8").replace(
+            "[index]\n", '[index]\nengine = "milvus"\n', 1)
+        text += f'\n[milvus]\nuri = "{milvus_uri}"\ncollection_prefix = "bot"\n'
+        config.write_text(text, encoding="utf-8")
+        bot = BotProcess(api, config, tmp_path / "bot.log").start()
+        try:
+            ann = user(71, "Ann")
+            _, call = ask(api, private_chat(ann), ann,
+                          "When did French soldiers find the Rosetta Stone?")
+            assert "1799" in first_quote(call)
+            assert "The Rosetta Stone" in first_source(call)
+        finally:
+            assert bot.stop() == 0
+    finally:
+        api.stop()
