@@ -45,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
             "paths", nargs="*", metavar="PATH", help="files or folders (default: [index] sources)"
         )
         parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+        parser.add_argument(
+            "--shard", type=_shard, metavar="I/N", default=None,
+            help="write only shard I of N into a sharded build (engine milvus); "
+            "`citebot index publish` switches to it once all N are done",
+        )
     build.set_defaults(handler=_build, rebuild=False, clean_cache=False)
     rebuild.add_argument(
         "--clean-cache",
@@ -61,6 +66,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
     register_actions(actions, common)
 
+    publish = actions.add_parser(
+        "publish", parents=[common],
+        help="switch to a sharded build once every shard has reported done (engine milvus)",
+    )
+    publish.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    publish.set_defaults(handler=_publish)
+
     stats = actions.add_parser("stats", parents=[common], help="show what the index holds")
     stats.add_argument("--json", action="store_true", help="print the stats as JSON")
     stats.set_defaults(handler=_stats)
@@ -73,6 +85,15 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                         help="how many paragraphs (default 10)")
     search.add_argument("--json", action="store_true", help="print the results as JSON")
     search.set_defaults(handler=_search)
+
+
+def _shard(value: str) -> Any:
+    from index.shards import parse_shard
+
+    try:
+        return parse_shard(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -121,11 +142,27 @@ def _build(args: argparse.Namespace, context: CommandContext) -> int:
         rebuild=args.rebuild,
         progress=not args.json,
         clean_cache=args.clean_cache,
+        shard=args.shard,
     )
     if args.json:
         print(json.dumps(summary_json(summary), ensure_ascii=False))
     else:
         print_summary(summary)
+        if args.shard is not None:
+            print(f"  shard {args.shard.index}/{args.shard.count} done; "
+                  "`citebot index publish` serves the build once every shard is")
+    return 0
+
+
+def _publish(args: argparse.Namespace, context: CommandContext) -> int:
+    from index.shards import publish_index
+
+    manifest = publish_index(context.settings.knowledge_base)
+    if args.json:
+        print(json.dumps(manifest.to_json(), ensure_ascii=False))
+    else:
+        print(f"serving generation {manifest.generation}: {manifest.articles} articles, "
+              f"{manifest.paragraphs} paragraphs, {manifest.sentences} sentences")
     return 0
 
 

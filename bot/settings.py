@@ -16,6 +16,7 @@ from index.settings import (
     EmbeddingSettings,
     IndexSettings,
     KnowledgeBaseSettings,
+    MilvusSettings,
     SearchSettings,
     SourcesSettings,
     SplitSettings,
@@ -90,6 +91,7 @@ class Settings:
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     conversation: ConversationSettings = field(default_factory=ConversationSettings)
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    milvus: MilvusSettings = field(default_factory=MilvusSettings)
 
     @property
     def knowledge_base(self) -> KnowledgeBaseSettings:
@@ -97,6 +99,7 @@ class Settings:
         return KnowledgeBaseSettings(
             index=self.index, embedding=self.embedding, split=self.split, search=self.search,
             sources=self.sources,
+            milvus=self.milvus,
         )
 
     def with_index_path(self, path: str | os.PathLike[str]) -> Settings:
@@ -109,6 +112,7 @@ class Settings:
 # Keys whose values are paths: relative ones are taken relative to the config file's folder.
 _PATH_KEYS = {
     ("index", "path"), ("index", "sources"), ("telegram", "state_path"), ("embedding", "cache_dir"),
+    ("milvus", "uri"),
 }
 # Path keys whose default, too, lives beside the config file when there is one: the bot's state
 # belongs with the bot's config, not wherever `citebot serve` happens to be started.
@@ -162,6 +166,8 @@ def _table(section: str, value: Any, cls: type) -> Any:
 
 def _resolve_paths(section: str, key: str, value: Any, base: Path) -> Any:
     if (section, key) not in _PATH_KEYS or value == "":  # empty: the default location
+        return value
+    if isinstance(value, str) and "://" in value:  # a server's URI, not a file
         return value
     if isinstance(value, tuple):
         return tuple(str(base / Path(v).expanduser()) for v in value)

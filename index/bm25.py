@@ -75,7 +75,57 @@ class QueryTerms:
         return float(self.bigram_idf.sum())
 
 
-class LexicalIndex:
+class TermStatistics:
+    """A corpus's terms with their document frequencies: the idf that lexical signals weigh by.
+
+    Every engine has them (``index.storage.LexicalSearch``), whoever ranks its BM25 candidates.
+    """
+
+    def __init__(self, vocab: list[str], df: np.ndarray, documents: int) -> None:
+        self.vocab = vocab
+        self.term_id = {term: i for i, term in enumerate(vocab)}
+        self.df = df
+        n = documents
+        df64 = np.asarray(df).astype(np.float64)
+        self.idf = np.log1p((n - df64 + 0.5) / (df64 + 0.5)).astype(np.float32)
+        # idf of a term no document holds: the most a query term can weigh.
+        self.unseen_idf = float(math.log1p((n + 0.5) / 0.5))
+
+    def document_frequencies(self) -> np.ndarray:
+        """How many paragraphs hold each term of ``vocab``."""
+        return np.asarray(self.df)
+
+    def query_terms(self, query: str) -> QueryTerms:
+        """The distinct terms of ``query`` with their idf, and its adjacent term pairs."""
+        tokens = tokenize(query)
+        terms = tuple(dict.fromkeys(tokens))
+        idf = np.array([self._idf(t) for t in terms], dtype=np.float32)
+        bigrams = tuple(dict.fromkeys(pairwise(tokens)))
+        bigram_idf = np.array([self._idf(a) + self._idf(b) for a, b in bigrams], dtype=np.float32)
+        return QueryTerms(terms, idf, bigrams, bigram_idf)
+
+    def _idf(self, term: str) -> float:
+        tid = self.term_id.get(term)
+        return self.unseen_idf if tid is None else float(self.idf[tid])
+
+
+class _AllScores:
+    """BM25 candidates of one query, with every paragraph's score kept for the pool's signal."""
+
+    def __init__(self, index: LexicalIndex, scores: np.ndarray, k: int) -> None:
+        self._index = index
+        self._scores = scores
+        self.top = index.top(scores, k)
+
+    def scores(self, ids: Sequence[int], texts: Sequence[str]) -> np.ndarray:
+        """BM25 score of each paragraph id (0 for ids this index lacks); ``texts`` are unused."""
+        rows = self._index.rows_of(ids)
+        out = np.zeros(len(ids), dtype=np.float32)
+        out[rows >= 0] = self._scores[rows[rows >= 0]]
+        return out
+
+
+class LexicalIndex(TermStatistics):
     """BM25 scores of paragraphs (identified by paragraph id) for a query."""
 
     def __init__(
@@ -89,20 +139,14 @@ class LexicalIndex:
         k1: float = DEFAULT_K1,
         b: float = DEFAULT_B,
     ) -> None:
+        super().__init__(vocab, np.diff(indptr), len(ids))
         self.ids = ids
         self.lengths = lengths
-        self.vocab = vocab
-        self.term_id = {term: i for i, term in enumerate(vocab)}
         self.indptr = indptr
         self.rows = rows
         self.weights = weights
         self.k1 = k1
         self.b = b
-        n = len(ids)
-        df = np.diff(indptr).astype(np.float64)
-        self.idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
-        # idf of a term no document holds: the most a query term can weigh.
-        self.unseen_idf = float(math.log1p((n + 0.5) / 0.5))
         self._order = np.argsort(ids, kind="stable")
         self._sorted_ids = ids[self._order]
 
@@ -180,18 +224,9 @@ class LexicalIndex:
             raise ValueError(f"{directory}: lexical index files are inconsistent")
         return cls(vocab=vocab, k1=float(params["k1"]), b=float(params["b"]), **arrays)
 
-    def query_terms(self, query: str) -> QueryTerms:
-        """The distinct terms of ``query`` with their idf, and its adjacent term pairs."""
-        tokens = tokenize(query)
-        terms = tuple(dict.fromkeys(tokens))
-        idf = np.array([self._idf(t) for t in terms], dtype=np.float32)
-        bigrams = tuple(dict.fromkeys(pairwise(tokens)))
-        bigram_idf = np.array([self._idf(a) + self._idf(b) for a, b in bigrams], dtype=np.float32)
-        return QueryTerms(terms, idf, bigrams, bigram_idf)
-
-    def _idf(self, term: str) -> float:
-        tid = self.term_id.get(term)
-        return self.unseen_idf if tid is None else float(self.idf[tid])
+    def candidates(self, query: str, k: int) -> _AllScores:
+        """The ``k`` best paragraphs for ``query``, and the BM25 score of any paragraph."""
+        return _AllScores(self, self.all_scores(query), k)
 
     def all_scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed paragraph, rows aligned with ``ids``."""

@@ -24,10 +24,12 @@ from index.manifest import FORMAT_VERSION, Manifest
 from index.models import Article, BuildSummary, SkippedFile
 from index.sentences import SPLITTER_VERSION, sentence_spans
 from index.settings import KnowledgeBaseSettings
+from index.shards import shard_slice, write_shard
 from index.storage import (
     ArticleRecord,
     ParagraphRecord,
     PreviousGeneration,
+    Shard,
     Storage,
     new_generation_id,
     open_storage,
@@ -91,13 +93,15 @@ def build_index(
     progress: bool = False,
     embedder: Embedder | None = None,
     clean_cache: bool = False,
+    shard: Shard | None = None,
 ) -> BuildSummary:
     """Build (incrementally) or rebuild the index from ``paths`` (default: the configured sources).
 
     The index's web sources (added URLs, configured feeds' entries) are always included, from
     their stored copies: a build never fetches. ``rebuild`` ignores the serving generation but
     still reuses the embedding cache, since cached vectors are keyed by model and exact text;
-    ``clean_cache`` empties the cache as well.
+    ``clean_cache`` empties the cache as well. ``shard`` writes only that slice of the sources
+    into a sharded build (``publish_index`` switches to it once every shard is done).
     """
     started = time.monotonic()
     root = Path(settings.index.path)
@@ -118,6 +122,7 @@ def build_index(
         return _build_locked(
             root, settings, articles, skipped, sources=sources, rebuild=rebuild,
             progress=progress, embedder=embedder, clean_cache=clean_cache, started=started,
+            shard=shard,
         )
 
 
@@ -151,12 +156,20 @@ class _Plan:
 
 
 def _plan(
-    articles: Sequence[Article], previous: PreviousGeneration | None, rebuild: bool
+    articles: Sequence[Article],
+    previous: PreviousGeneration | None,
+    rebuild: bool,
+    shard: Shard | None = None,
 ) -> _Plan:
-    """Compare with the serving generation and assign ids (unchanged paragraphs keep theirs)."""
+    """Compare with the serving generation and assign ids (unchanged paragraphs keep theirs).
+
+    New ids of shard I of N are I-1 plus multiples of N above the serving generation's, so
+    shards assign ids without talking to each other.
+    """
     reuse = previous if previous is not None and not rebuild else None
-    next_paragraph = (previous.max_paragraph_id if previous is not None else 0) + 1
-    next_sentence = 1
+    step, offset = (shard.count, shard.index - 1) if shard else (1, 0)
+    next_paragraph = (previous.max_paragraph_id if previous is not None else 0) + 1 + offset
+    next_sentence = 1 + offset
     plan = _Plan(records=[])
     for article in articles:
         digest = content_hash(article)
@@ -176,13 +189,13 @@ def _plan(
             h = text_hash(p.text)
             pid = reuse.paragraph_ids.get((article.article_id, p.number, h)) if reuse else None
             if pid is None:
-                pid, next_paragraph = next_paragraph, next_paragraph + 1
+                pid, next_paragraph = next_paragraph, next_paragraph + step
             # A paragraph that is only a heading has no sentence: nothing in it is quoted.
             spans = sentence_spans(p.text)
             sentences = []
             for start, end in spans:
                 sentences.append((next_sentence, start, end))
-                next_sentence += 1
+                next_sentence += step
             paragraphs.append(
                 ParagraphRecord(pid, p.number, p.text, p.section, h, tuple(sentences), p.page)
             )
@@ -230,24 +243,29 @@ def _build_locked(
     embedder: Embedder,
     clean_cache: bool,
     started: float,
+    shard: Shard | None = None,
 ) -> BuildSummary:
     """Plan, embed, publish and prune, holding the build lock."""
-    store = open_storage(settings.index)
-    for name in store.remove_unfinished():
-        log.info("removed the unfinished generation %s of an earlier build", name)
+    store = open_storage(settings)
+    if shard is None:
+        for name in store.remove_unfinished():
+            log.info("removed the unfinished generation %s of an earlier build", name)
     if not articles:
         where = ", ".join(sources) if sources else "the given articles"
         detail = ""
         if skipped:
             detail = f" ({len(skipped)} skipped, first: {skipped[0].path}: {skipped[0].reason})"
         raise NothingIndexed(f"no article could be indexed from {where}{detail}")
+    rows: list[int] = []
+    if shard is not None:  # a shard may well be empty: it still reports done
+        articles, rows = shard_slice(store, articles, shard)
 
     previous = _previous_generation(store)
     if previous is not None and not rebuild:
         # Backend "auto" goes on embedding as the serving generation was embedded: its cached
         # vectors stay valid and a running reader's query embedder keeps matching.
         embedder.use_index_backend(_index_backend(store, previous.generation))
-    plan = _plan(articles, previous, rebuild)
+    plan = _plan(articles, previous, rebuild, shard)
 
     cache = _open_cache(root / CACHE_PATH, embedder, clean_cache)
     generation = new_generation_id()
@@ -255,15 +273,26 @@ def _build_locked(
         if clean_cache:
             log.info("emptied the embedding cache (%d vectors)", cache.clear())
         vectors = _embed(plan.records, embedder, cache, progress, root)
-        manifest = store.publish(
-            plan.records, vectors.paragraphs, vectors.sentences, _manifest(generation, embedder),
-            approximate_above=settings.index.approximate_above, embedder=embedder,
-        )
+        if shard is not None:
+            manifest = write_shard(
+                store, shard, previous, plan.records, rows, vectors.paragraphs, vectors.sentences,
+                _manifest(generation, embedder), settings.index.approximate_above,
+            )
+            generation = manifest.generation
+        else:
+            manifest = store.publish(
+                plan.records, vectors.paragraphs, vectors.sentences,
+                _manifest(generation, embedder),
+                approximate_above=settings.index.approximate_above, embedder=embedder,
+            )
     finally:
         cache.close()
-    for name in store.prune(settings.index.keep_generations):
-        log.info("deleted old generation %s", name)
-    pruned, saved = _prune_cache(root) if rebuild else (0, 0)
+    if shard is None:
+        for name in store.prune(settings.index.keep_generations):
+            log.info("deleted old generation %s", name)
+    # Pruning reads every kept generation's texts from the index folder (the FAISS engine's).
+    prune = rebuild and shard is None and settings.index.engine == "faiss"
+    pruned, saved = _prune_cache(root) if prune else (0, 0)
 
     summary = BuildSummary(
         articles=manifest.articles,

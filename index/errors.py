@@ -58,3 +58,11 @@ class SourceError(CitebotError):
 
 class UnknownSource(SourceError):
     """No added page or upload has the id a removal names."""
+
+
+class IndexUnavailable(CitebotIndexError):
+    """The index's server cannot be reached, or refuses the credentials it was given."""
+
+
+class SettingsInvalid(CitebotIndexError):
+    """A knowledge-base setting has a value no engine accepts."""

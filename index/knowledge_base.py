@@ -159,7 +159,7 @@ class KnowledgeBase:
             from index.spelling import Speller
 
             lexical = serving.generation.lexical
-            speller = Speller(lexical.vocab, np.diff(np.asarray(lexical.indptr)),
+            speller = Speller(lexical.vocab, lexical.document_frequencies(),
                               self.embedder.dictionary_words(), known=lexical.term_id)
             # One generation serves at a time; the speller of a replaced one is dropped.
             self._spellers = {serving.generation.generation: speller}
@@ -236,5 +236,5 @@ def open_knowledge_base(
 ) -> KnowledgeBase:
     """Open the serving generation of the configured index (the model loads on first query)."""
     embedder = embedder or Embedder.from_settings(settings.embedding)
-    store = open_storage(settings.index)
+    store = open_storage(settings)
     return KnowledgeBase(settings, embedder, store, store.open(embedder=embedder))

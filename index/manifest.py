@@ -225,7 +225,7 @@ def stale_sentences(manifest: Manifest, where: Path) -> str | None:
     return None
 
 
-def check_compatible(manifest: Manifest, embedder: Embedder, where: Path) -> None:
+def check_compatible(manifest: Manifest, embedder: Embedder, where: Path | str) -> None:
     """Raise ``IndexMismatch`` unless ``embedder`` embeds queries as the index was embedded."""
     built = f"model {manifest.model_id} ({manifest.dimensions} dims)"
     wanted = f"model {embedder.model_id} ({embedder.dimensions} dims)"

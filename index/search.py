@@ -81,8 +81,8 @@ class HybridSearcher:
         gen = self.generation
         lexical = gen.lexical
         wanted = max(1, self.settings.candidates)
-        bm25_all = lexical.all_scores(query)
-        ids = self._candidates(vector, lexical.top(bm25_all, wanted), wanted, prior or {})
+        found = lexical.candidates(query, wanted)
+        ids = self._candidates(vector, found.top, wanted, prior or {})
         refs = {ref.paragraph_id: ref for ref in gen.rows(ids)}
         ids = [pid for pid in ids if pid in refs]
         if not ids:
@@ -94,9 +94,7 @@ class HybridSearcher:
         sims = gen.sentence_vectors(flat) @ vector if flat else np.zeros(0, dtype=np.float32)
         terms = lexical.query_terms(query)
         mass = max(terms.mass, 1e-9)
-        lex_rows = lexical.rows_of(ids)
-        bm25 = np.zeros(len(ids), dtype=np.float32)
-        bm25[lex_rows >= 0] = bm25_all[lex_rows[lex_rows >= 0]]
+        bm25 = found.scores(ids, [refs[pid].text for pid in ids])
 
         n = len(ids)
         features = {name: np.zeros(n, dtype=np.float32) for name in SIGNALS}

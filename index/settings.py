@@ -29,6 +29,26 @@ class IndexSettings:
     # checksums before it starts (`citebot index verify`), and refuses a damaged one. Off by
     # default: it reads the whole index (about 1 s per GB from a warm page cache).
     verify_on_start: bool = False
+    # "faiss" (FAISS + SQLite files under ``path``) or "milvus" (collections in the Milvus named
+    # by ``[milvus]``; ``path`` then holds only the embedding cache and the build lock).
+    engine: str = "faiss"
+
+
+@dataclass(frozen=True)
+class MilvusSettings:
+    """Where the Milvus engine keeps the index (``[index] engine = "milvus"``)."""
+
+    # A server URI such as http://host:19530, or a file path for Milvus Lite in-process; empty
+    # means Milvus Lite in ``[index] path``.
+    uri: str = ""
+    # Environment variable holding the server's token ("user:password" or an API key); unset
+    # or empty means no authentication (Milvus Lite, a local server).
+    token_env: str = "MILVUS_TOKEN"
+    # Collection names start with this; the serving generation is the alias of this name, so
+    # several indexes can share one Milvus.
+    collection_prefix: str = "citebot"
+    # Seconds a Milvus call may take before it counts as failed (connecting included).
+    timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -128,3 +148,4 @@ class KnowledgeBaseSettings:
     split: SplitSettings = field(default_factory=SplitSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     sources: SourcesSettings = field(default_factory=SourcesSettings)
+    milvus: MilvusSettings = field(default_factory=MilvusSettings)

@@ -2,27 +2,35 @@
 
 An engine keeps immutable generations of the knowledge base, one of them serving: a build writes
 a new one and switches to it, readers open the serving one and look paragraphs, sentences and
-vectors up by id. ``index.store.DiskStore`` (FAISS + SQLite files in a folder) is the engine;
-another one implements these protocols and is chosen in ``open_storage``.
+vectors up by id. ``index.store.DiskStore`` (FAISS + SQLite files in a folder) and
+``index.milvus_store.MilvusStore`` (collections behind an alias) are the engines, chosen in
+``open_storage``.
+
+An engine brings candidates (BM25, paragraph and sentence vectors) and the corpus's term
+statistics; everything citebot ranks by (fusion signals, answers) is computed by citebot on the
+returned candidates, so engines differ only in which candidates they find.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from index.errors import SettingsInvalid
+
 if TYPE_CHECKING:
     import numpy as np
 
-    from index.bm25 import LexicalIndex
+    from index.bm25 import QueryTerms
     from index.diskarray import VectorRows
     from index.embed import Embedder
     from index.manifest import Manifest
     from index.models import ArticleInfo, ParagraphRef
-    from index.settings import IndexSettings
+    from index.settings import KnowledgeBaseSettings
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,18 @@ class PreviousGeneration:
     max_paragraph_id: int
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` (1-based) of ``count``: the slice of the sources one build process writes."""
+
+    index: int = 1
+    count: int = 1
+
+    def holds(self, article_id: str) -> bool:
+        """Whether the article belongs to this shard (the same answer in every process)."""
+        return zlib.crc32(article_id.encode("utf-8")) % self.count == self.index - 1
+
+
 class CandidateSearch(Protocol):
     """Nearest stored vectors by inner product, answered with ids like a FAISS index."""
 
@@ -82,6 +102,44 @@ class CandidateSearch(Protocol):
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and ids of the ``k`` best vectors per query (-1 ids pad)."""
+        ...
+
+
+class LexicalCandidates(Protocol):
+    """The BM25 candidates of one query."""
+
+    @property
+    def top(self) -> list[tuple[int, float]]:
+        """The best (paragraph id, score) pairs, best first."""
+        ...
+
+    def scores(self, ids: Sequence[int], texts: Sequence[str]) -> np.ndarray:
+        """citebot's own BM25 score of each paragraph (``texts`` are their texts), for fusion."""
+        ...
+
+
+class LexicalSearch(Protocol):
+    """Full-text candidates and the corpus's term statistics (idf, vocabulary)."""
+
+    vocab: list[str]
+    term_id: dict[str, int]
+    idf: np.ndarray
+    unseen_idf: float
+
+    def document_frequencies(self) -> np.ndarray:
+        """How many paragraphs hold each term of ``vocab``."""
+        ...
+
+    def query_terms(self, query: str) -> QueryTerms:
+        """The distinct terms of ``query`` with their idf, and its adjacent term pairs."""
+        ...
+
+    def candidates(self, query: str, k: int) -> LexicalCandidates:
+        """The ``k`` best BM25 candidates of ``query``."""
+        ...
+
+    def search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """The ``k`` best (paragraph id, score) pairs by BM25 alone, best first."""
         ...
 
 
@@ -99,8 +157,8 @@ class StoredGeneration(Protocol):
         ...
 
     @property
-    def lexical(self) -> LexicalIndex:
-        """The BM25 index of its paragraphs."""
+    def lexical(self) -> LexicalSearch:
+        """BM25 candidates and term statistics of its paragraphs."""
         ...
 
     @property
@@ -206,8 +264,20 @@ def new_generation_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def open_storage(settings: IndexSettings) -> Storage:
+ENGINES = ("faiss", "milvus")
+
+
+def open_storage(settings: KnowledgeBaseSettings) -> Storage:
     """The engine holding the configured index."""
+    engine = settings.index.engine
+    if engine == "milvus":
+        from index.milvus_store import MilvusStore
+
+        return MilvusStore.connect(settings.milvus, Path(settings.index.path))
+    if engine != "faiss":
+        raise SettingsInvalid(
+            f"[index] engine must be one of {', '.join(ENGINES)}, got {engine!r}"
+        )
     from index.store import DiskStore
 
-    return DiskStore(Path(settings.path))
+    return DiskStore(Path(settings.index.path))
