@@ -231,6 +231,18 @@ def _open_cache(path: Path, embedder: Embedder, clean: bool) -> EmbeddingCache:
     return open_cache()
 
 
+def _tidy(
+    store: Storage, settings: KnowledgeBaseSettings, root: Path, *, rebuild: bool, sharded: bool
+) -> tuple[int, int]:
+    """Delete old generations after a publish, and after a rebuild the cache entries none uses."""
+    if sharded:  # nothing is published until `index publish`
+        return 0, 0
+    for name in store.prune(settings.index.keep_generations):
+        log.info("deleted old generation %s", name)
+    # Pruning reads every kept generation's texts from the index folder (the FAISS engine's).
+    return _prune_cache(root) if rebuild and settings.index.engine == "faiss" else (0, 0)
+
+
 def _build_locked(
     root: Path,
     settings: KnowledgeBaseSettings,
@@ -287,12 +299,7 @@ def _build_locked(
             )
     finally:
         cache.close()
-    if shard is None:
-        for name in store.prune(settings.index.keep_generations):
-            log.info("deleted old generation %s", name)
-    # Pruning reads every kept generation's texts from the index folder (the FAISS engine's).
-    prune = rebuild and shard is None and settings.index.engine == "faiss"
-    pruned, saved = _prune_cache(root) if prune else (0, 0)
+    pruned, saved = _tidy(store, settings, root, rebuild=rebuild, sharded=shard is not None)
 
     summary = BuildSummary(
         articles=manifest.articles,
