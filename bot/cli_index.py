@@ -126,7 +126,7 @@ def print_summary(summary: BuildSummary) -> None:
     )
     if summary.cache_pruned:
         print(f"  pruned {summary.cache_pruned} cached embeddings no generation uses "
-              f"({_size(summary.cache_saved_bytes)} saved)")
+              f"({human_size(summary.cache_saved_bytes)} saved)")
     if summary.skipped:
         print(f"  skipped {len(summary.skipped)}:")
         for item in summary.skipped:
@@ -166,7 +166,8 @@ def _publish(args: argparse.Namespace, context: CommandContext) -> int:
     return 0
 
 
-def _size(size: int) -> str:
+def human_size(size: int) -> str:
+    """A byte count as people read it ("812 B", "3.4 MB")."""
     value = float(size)
     for unit in ("B", "KB", "MB"):
         if value < 1024:
@@ -199,7 +200,7 @@ def _print_stats(stats: IndexStats) -> None:
         ("sentences",
          f"{stats.sentences} ({_searched_by(stats.sentence_search, stats.sentence_recall)}"
          f"{_split_by(stats.sentence_splitter)})"),
-        ("size", _size(stats.size_bytes)),
+        ("size", human_size(stats.size_bytes)),
         ("built", stats.built_at),
     )
     for name, value in rows:

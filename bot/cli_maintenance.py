@@ -7,6 +7,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
+from bot.cli_index import human_size
 from index import IndexCorrupt
 
 if TYPE_CHECKING:
@@ -44,15 +45,6 @@ def register_actions(actions: argparse._SubParsersAction, common: argparse.Argum
     gc.set_defaults(handler=_gc)
 
 
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB"):
-        if value < 1024:
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GB"
-
-
 def report_json(report: VerifyReport) -> dict[str, Any]:
     """The verification report as printed by ``--json``."""
     data = dataclasses.asdict(report)
@@ -66,7 +58,7 @@ def report_json(report: VerifyReport) -> dict[str, Any]:
 def _print_report(report: VerifyReport) -> None:
     for check in report.generations:
         role = " (serving)" if check.serving else ""
-        files = f"{check.files} files ({_size(check.size_bytes)})"
+        files = f"{check.files} files ({human_size(check.size_bytes)})"
         if not check.intact:
             print(f"generation {check.generation}{role}: DAMAGED, {files}")
             for problem in check.problems:
@@ -79,7 +71,7 @@ def _print_report(report: VerifyReport) -> None:
                 "checksums, so bit rot cannot be ruled out: `citebot index rebuild` records them"
             )
     rate = report.size_bytes / report.seconds / 1e6 if report.seconds > 0 else 0.0
-    print(f"read {_size(report.size_bytes)} in {report.seconds:.1f} s ({rate:.0f} MB/s)")
+    print(f"read {human_size(report.size_bytes)} in {report.seconds:.1f} s ({rate:.0f} MB/s)")
 
 
 def _verify(args: argparse.Namespace, context: CommandContext) -> int:
@@ -124,7 +116,7 @@ def _gc(args: argparse.Namespace, context: CommandContext) -> int:
         f"({result.generations}) uses, kept {result.kept}"
     )
     print(
-        f"cache {_size(result.bytes_before)} -> {_size(result.bytes_after)}: "
-        f"saved {_size(result.saved_bytes)} in {result.seconds:.1f} s"
+        f"cache {human_size(result.bytes_before)} -> {human_size(result.bytes_after)}: "
+        f"saved {human_size(result.saved_bytes)} in {result.seconds:.1f} s"
     )
     return 0
