@@ -6,14 +6,12 @@ few probe texts and written under a temporary name, so a reader never finds half
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import shutil
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +20,7 @@ import numpy as np
 
 from index.embed_onnx import FolderSpec, OnnxEncoder, OnnxExportError, read_json
 from index.errors import first_line
+from index.store_layout import exclusive_lock
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -76,21 +75,6 @@ def _complete(directory: Path) -> bool:
                for name, size in files.items())
 
 
-@contextmanager
-def _export_lock(target: Path) -> Iterator[None]:
-    """Hold an exclusive lock for exporting ``target``; a second exporter waits for the first."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target.parent / f".{target.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
 def ensure_export(
     spec: FolderSpec, model_id: str, backend: str, cache_dir: Path,
     reference: TorchEncoder | None = None, steps: ExportSteps | None = None,
@@ -121,7 +105,8 @@ def _export_locked(
     spec: FolderSpec, model_id: str, backend: str, cache_dir: Path, target: Path,
     reference: TorchEncoder | None, steps: ExportSteps,
 ) -> Path:
-    with _export_lock(target):
+    # A second exporter of the same target waits for the first.
+    with exclusive_lock(target.parent / f".{target.name}.lock"):
         if _complete(target):  # another process finished it while this one waited
             return target / _MODEL_FILE
         for stale in target.parent.glob(f".{target.name}.tmp-*"):

@@ -13,17 +13,17 @@ whose refetch fails keeps its last good copy, and so its indexed article.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from index.errors import IndexCorrupt
 from index.feeds import FeedEntry
+from index.store_layout import exclusive_lock
 from index.web_models import SourceResult, SourceStatus
 
 SOURCES_DIR = "sources"
@@ -97,20 +97,9 @@ def sources_dir(root: Path) -> Path:
     return root / SOURCES_DIR
 
 
-@contextmanager
-def sources_lock(root: Path) -> Iterator[None]:
+def sources_lock(root: Path) -> AbstractContextManager[None]:
     """Hold the web sources' lock (waiting for another holder: fetches are time-limited)."""
-    folder = sources_dir(root)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    return exclusive_lock(sources_dir(root) / LOCK_NAME)
 
 
 class Registry:
