@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         page_label,
         paragraph_label,
     )
+    from index.schema import migrate, schema_version
     from index.sentences import SPLITTER_VERSION, sentence_spans
     from index.settings import (
         EmbeddingSettings,
@@ -67,6 +68,8 @@ if TYPE_CHECKING:
 
 # Public name → the module that defines it.
 _WHERE = {
+    "migrate": "index.schema",
+    "schema_version": "index.schema",
     "build_index": "index.build",
     "CacheGc": "index.cache_gc",
     "collect_garbage": "index.cache_gc",
@@ -184,11 +187,13 @@ __all__ = [
     "build_index",
     "collect_garbage",
     "fall_back",
+    "migrate",
     "open_knowledge_base",
     "page_label",
     "paragraph_label",
     "refresh_sources",
     "remove_source",
+    "schema_version",
     "sentence_spans",
     "source_status",
     "tokenize",

@@ -77,11 +77,16 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[str]) -> int:
     for number, script in enumerate(migrations, start=1):
         if number <= current:
             continue
-        # executescript commits first; wrapping in BEGIN/COMMIT keeps one migration atomic.
-        conn.executescript(
-            "BEGIN;\n"
-            + script
-            + f"\nINSERT INTO schema_migrations VALUES ({number}, "
-            + f"'{datetime.now(UTC).isoformat(timespec='seconds')}');\nCOMMIT;"
-        )
+        applied = datetime.now(UTC).isoformat(timespec="seconds")
+        try:
+            # executescript commits first; wrapping in BEGIN/COMMIT keeps one migration atomic.
+            conn.executescript(
+                f"BEGIN;\n{script}\n"
+                f"INSERT INTO schema_migrations VALUES ({number}, '{applied}');\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            # A failed script leaves its transaction open: undo it so nothing half-applied stays.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
     return schema_version(conn)

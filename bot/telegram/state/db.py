@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
-from index import CitebotError
+from index import CitebotError, schema_version
+from index import migrate as migrate_sqlite
 
 # Each entry is one migration; its number is its position + 1. Never edit a released entry:
 # append a new one, so every database can be brought forward step by step (as index/schema.py).
@@ -79,44 +79,15 @@ class NewerStateError(CitebotError):
     """The state file was written by a newer citebot, whose schema this one does not know."""
 
 
-def schema_version(db: sqlite3.Connection) -> int:
-    """Highest migration applied to the database (0 for a new one or one from before them)."""
-    exists = db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-    ).fetchone()
-    if not exists:
-        return 0
-    row = db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-    return int(row[0] or 0)
-
-
 def migrate(db: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> int:
-    """Apply the migrations the database lacks, in order; returns the resulting version."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
+    """Apply the migrations the state file lacks (as the index does); returns its version."""
     current = schema_version(db)
     if current > len(migrations):
         raise NewerStateError(
             f"the bot's state has schema version {current}, newer than this citebot's "
             f"{len(migrations)}; upgrade citebot or use another [telegram] state_path"
         )
-    for number, script in enumerate(migrations, start=1):
-        if number <= current:
-            continue
-        applied = datetime.now(UTC).isoformat(timespec="seconds")
-        try:
-            # executescript commits first; wrapping in BEGIN/COMMIT keeps one migration atomic.
-            db.executescript(
-                f"BEGIN;\n{script}\n"
-                f"INSERT INTO schema_migrations VALUES ({number}, '{applied}');\nCOMMIT;"
-            )
-        except sqlite3.Error:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-    return schema_version(db)
+    return migrate_sqlite(db, migrations)
 
 
 def open_database(path: str | Path) -> sqlite3.Connection:
