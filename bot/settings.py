@@ -143,17 +143,23 @@ def _coerce(section: str, key: str, value: Any, annotation: Any) -> Any:
     return value
 
 
+def _typed_keys(label: str, section: str, values: dict[str, Any], cls: type) -> dict[str, Any]:
+    """A TOML table's keys checked against ``cls``'s fields and coerced to their types."""
+    field_types = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in field_types:
+            known = ", ".join(sorted(field_types))
+            raise SettingsError(f"unknown key {label} {key} (known: {known})")
+        kwargs[key] = _coerce(section, key, value, field_types[key])
+    return kwargs
+
+
 def _table(section: str, value: Any, cls: type) -> Any:
     """One table of an array of tables (``[[sources.feeds]]``) as its settings dataclass."""
     if not isinstance(value, dict):
         raise SettingsError(f"[[{section}]] entries must be tables, got {value!r}")
-    field_types = typing.get_type_hints(cls)
-    kwargs: dict[str, Any] = {}
-    for key, item in value.items():
-        if key not in field_types:
-            known = ", ".join(sorted(field_types))
-            raise SettingsError(f"unknown key [[{section}]] {key} (known: {known})")
-        kwargs[key] = _coerce(section, key, item, field_types[key])
+    kwargs = _typed_keys(f"[[{section}]]", section, value, cls)
     required = [
         f.name for f in dataclasses.fields(cls)
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
@@ -185,14 +191,9 @@ def settings_from_dict(data: dict[str, Any], base: Path | None = None) -> Settin
         if not isinstance(values, dict):
             raise SettingsError(f"[{section}] must be a table")
         cls = hints[section]
-        field_types = typing.get_type_hints(cls)
-        kwargs: dict[str, Any] = {}
-        for key, value in values.items():
-            if key not in field_types:
-                known = ", ".join(sorted(field_types))
-                raise SettingsError(f"unknown key [{section}] {key} (known: {known})")
-            coerced = _coerce(section, key, value, field_types[key])
-            kwargs[key] = _resolve_paths(section, key, coerced, base) if base else coerced
+        kwargs = _typed_keys(f"[{section}]", section, values, cls)
+        if base:
+            kwargs = {key: _resolve_paths(section, key, v, base) for key, v in kwargs.items()}
         sections[section] = cls(**kwargs)
     if base is not None:
         for section, key in _DEFAULTS_BESIDE_CONFIG:
