@@ -41,12 +41,16 @@ def add_actions(actions: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     refresh.set_defaults(handler=_refresh)
     remove = actions.add_parser(
-        "remove", parents=[common], help="remove a web page (or a feed's entry) from the index"
+        "remove", parents=[common],
+        help="remove a web page, a feed's entry or an upload from the index",
     )
-    remove.add_argument("article_id", metavar="ID", help="the page's URL, its article id")
+    remove.add_argument(
+        "article_id", metavar="ID", help="the page's URL or the upload's id (upload:NAME)"
+    )
     remove.set_defaults(handler=_remove)
     sources = actions.add_parser(
-        "sources", parents=[common], help="list folders, feeds and pages with their last refresh"
+        "sources", parents=[common],
+        help="list folders, feeds, pages and uploads with their last refresh",
     )
     sources.set_defaults(handler=_sources)
     for parser in (add, refresh, remove, sources):
