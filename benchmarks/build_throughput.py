@@ -1,18 +1,21 @@
 """Index build throughput per embedding backend, next to raw encoding of the same texts.
 
 Usage: python benchmarks/build_throughput.py CORPUS.jsonl [--backends torch,onnx,onnx-int8]
-       [--articles N] [--repeats N] [--threads N]
+       [--sentence-vectors paragraph,alone] [--articles N] [--repeats N] [--threads N]
 
 CORPUS is a JSON Lines file of ``{"id", "title", "paragraphs": [...]}`` records (for example the
 SQuAD v1.1 dev corpus). For each backend the script, after loading the model once (not timed in
 the rates, shown apart):
 
-1. embeds every paragraph, then every sentence, with the embedder directly (the ceiling);
-2. runs a full ``build_index`` into a fresh index with an empty embedding cache;
+1. embeds every paragraph, then every sentence, with the embedder directly;
+2. for each way of making sentence vectors (``[embedding] sentence_vectors``: pooled from the
+   paragraph's pass, or each sentence embedded alone), runs a full ``build_index`` into a fresh
+   index with an empty embedding cache;
 3. runs the same build again with nothing changed (a no-op build: nothing may be embedded);
 4. checks that every article and paragraph is indexed with the corpus's own numbering;
 
-each step ``--repeats`` times, and prints one table of medians with the ratios side by side.
+each step ``--repeats`` times, and prints one table of medians with the ratios side by side,
+among them the build's paragraphs per second over torch's raw encoding of the paragraphs alone.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +62,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0,
                         help="embedding threads (default 0: the backend's own default)")
     parser.add_argument("--batch-size", type=int, default=32, help="torch batch size (default 32)")
+    parser.add_argument("--sentence-vectors", default="paragraph,alone",
+                        help="ways of making sentence vectors to build with (default both)")
     parser.add_argument("--cache-dir", default="",
                         help="ONNX export cache (default: citebot's, ~/.cache/citebot)")
     return parser.parse_args()
@@ -71,6 +77,38 @@ def _median_seconds(what: str, repeats: int, action: Callable[[], Any]) -> tuple
         result = action()
         times.append(time.perf_counter() - started)
     return result, statistics.median(times)
+
+
+def _build(mode: str, embedder: Embedder, embedding: EmbeddingSettings, corpus: Path,
+           records: list[dict[str, Any]], texts: list[str], repeats: int,
+           scratch: Path) -> dict[str, Any]:
+    """Full and no-op builds with one way of making sentence vectors, and their checks."""
+    backend = embedder.backend
+    settings = KnowledgeBaseSettings(
+        index=IndexSettings(path=str(scratch / f"index-{backend}-{mode}"), sources=(str(corpus),)),
+        embedding=replace(embedding, sentence_vectors=mode),
+    )
+    embedder.requested_sentence_vectors = mode  # one loaded model for both ways
+    full: BuildSummary
+    full, full_seconds = _median_seconds(
+        f"{backend}, sentences {mode}: full build, empty cache", repeats,
+        lambda: build_index(settings, rebuild=True, clean_cache=True, embedder=embedder))
+    noop: BuildSummary
+    noop, noop_seconds = _median_seconds(
+        f"{backend}, sentences {mode}: no-op build", repeats,
+        lambda: build_index(settings, embedder=embedder))
+    kb = open_knowledge_base(settings, embedder)
+    mismatched = sum(
+        1
+        for r in records
+        for number, text in enumerate(r["paragraphs"])
+        if (found := kb.paragraph(r["id"], number)) is None or found.text != text
+    )
+    stats = kb.stats()
+    ok = (mismatched == 0 and stats.paragraphs == len(texts) and noop.embedded == 0
+          and noop.embedded_sentences == 0 and stats.backend == backend)
+    return {"mode": mode, "full": full_seconds, "noop": noop_seconds, "ok": ok,
+            "embedded": (full.embedded, full.embedded_sentences), "mismatched": mismatched}
 
 
 def _measure(backend: str, args: argparse.Namespace, corpus: Path, records: list[dict[str, Any]],
@@ -91,33 +129,10 @@ def _measure(backend: str, args: argparse.Namespace, corpus: Path, records: list
     _v, raw_sentences = _median_seconds(
         f"{backend}: encode {len(sentences)} sentences", args.repeats,
         lambda: embedder.embed_passages(sentences))
-    settings = KnowledgeBaseSettings(
-        index=IndexSettings(path=str(scratch / f"index-{backend}"), sources=(str(corpus),)),
-        embedding=embedding,
-    )
-    full: BuildSummary
-    full, full_seconds = _median_seconds(
-        f"{backend}: full build, empty cache", args.repeats,
-        lambda: build_index(settings, rebuild=True, clean_cache=True, embedder=embedder))
-    noop: BuildSummary
-    noop, noop_seconds = _median_seconds(
-        f"{backend}: no-op build", args.repeats, lambda: build_index(settings, embedder=embedder))
-    kb = open_knowledge_base(settings, embedder)
-    mismatched = sum(
-        1
-        for r in records
-        for number, text in enumerate(r["paragraphs"])
-        if (found := kb.paragraph(r["id"], number)) is None or found.text != text
-    )
-    stats = kb.stats()
-    ok = (mismatched == 0 and stats.paragraphs == len(texts) and noop.embedded == 0
-          and noop.embedded_sentences == 0 and stats.backend == backend)
-    return {
-        "backend": backend, "load": load_seconds, "raw_paragraphs": raw_paragraphs,
-        "raw_sentences": raw_sentences, "full": full_seconds, "noop": noop_seconds,
-        "embedded": (full.embedded, full.embedded_sentences), "ok": ok,
-        "mismatched": mismatched,
-    }
+    builds = [_build(mode, embedder, embedding, corpus, records, texts, args.repeats, scratch)
+              for mode in args.sentence_vectors.split(",")]
+    return {"backend": backend, "load": load_seconds, "raw_paragraphs": raw_paragraphs,
+            "raw_sentences": raw_sentences, "builds": builds}
 
 
 def main() -> int:
@@ -149,28 +164,35 @@ def main() -> int:
           f"(mean {tokens:.0f} tokens), {len(sentences):,} sentences; threads: "
           f"{args.threads or 'default'}; medians of {args.repeats} runs; model load excluded")
     print()
-    print("| backend | model load s | encode paragraphs/s | encode texts/s | full build s | "
-          "build paragraphs/s | build ÷ encode time | no-op build s | no-op ÷ full |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    torch_rate = next((len(texts) / r["raw_paragraphs"] for r in results
+                       if r["backend"] == "torch"), None)
+    print("| backend | sentence vectors | model load s | encode paragraphs/s | encode texts/s | "
+          "full build s | build paragraphs/s | build ÷ encode time | build ÷ torch encode | "
+          "no-op build s | no-op ÷ full |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         raw = r["raw_paragraphs"] + r["raw_sentences"]
-        print(
-            f"| {r['backend']} | {r['load']:.1f} | {len(texts) / r['raw_paragraphs']:.1f} | "
-            f"{(len(texts) + len(sentences)) / raw:.1f} | {r['full']:.1f} | "
-            f"{len(texts) / r['full']:.1f} | {r['full'] / raw:.2f} | {r['noop']:.2f} | "
-            f"{100 * r['noop'] / r['full']:.1f}% |"
-        )
-    if len(results) > 1:
-        base = results[0]
-        print()
-        print(f"full build speed-up over {base['backend']}: " + ", ".join(
-            f"{r['backend']} {base['full'] / r['full']:.2f}x" for r in results[1:]))
+        for b in r["builds"]:
+            rate = len(texts) / b["full"]
+            versus = f"{rate / torch_rate:.2f}x" if torch_rate else "-"
+            print(
+                f"| {r['backend']} | {b['mode']} | {r['load']:.1f} | "
+                f"{len(texts) / r['raw_paragraphs']:.1f} | "
+                f"{(len(texts) + len(sentences)) / raw:.1f} | {b['full']:.1f} | {rate:.1f} | "
+                f"{b['full'] / raw:.2f} | {versus} | {b['noop']:.2f} | "
+                f"{100 * b['noop'] / b['full']:.1f}% |"
+            )
+    print()
+    print('"build ÷ torch encode": build paragraphs/s over torch encoding the paragraphs alone '
+          "(the sentences not counted)")
     print()
     for r in results:
-        print(f"{r['backend']}: full build embedded {r['embedded'][0]:,} paragraphs + "
-              f"{r['embedded'][1]:,} sentences; paragraphs not found under their original "
-              f"number: {r['mismatched']}; checks {'passed' if r['ok'] else 'FAILED'}")
-    return 0 if all(r["ok"] for r in results) else 1
+        for b in r["builds"]:
+            print(f"{r['backend']}, sentences {b['mode']}: full build embedded "
+                  f"{b['embedded'][0]:,} paragraphs + {b['embedded'][1]:,} sentences; paragraphs "
+                  f"not found under their original number: {b['mismatched']}; checks "
+                  f"{'passed' if b['ok'] else 'FAILED'}")
+    return 0 if all(b["ok"] for r in results for b in r["builds"]) else 1
 
 
 if __name__ == "__main__":

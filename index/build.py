@@ -360,6 +360,7 @@ def _manifest(generation: str, embedder: Embedder) -> Manifest:
         normalized=True,
         passage_input=embedder.passage_input_version,
         passage_prefix=embedder.passage_prefix,
+        sentence_vectors=embedder.sentence_vectors,
         articles=0,
         paragraphs=0,
         sentences=0,

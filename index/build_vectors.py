@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from index.context_vectors import embed_in_context
 from index.diskarray import DiskArray
-from index.embed import Embedder, passage_input
+from index.embed import Embedder, passage_input, sentence_cache_text
 from index.embedding_cache import EmbeddingCache, text_key
 from index.storage import ArticleRecord
 from index.vectors import empty_file
@@ -114,12 +115,20 @@ def embed_records(
     sentence_count = sum(len(p.sentences) for a in records for p in a.paragraphs)
     paragraphs = scratch_table(scratch, paragraph_count, embedder.dimensions)
     sentences = scratch_table(scratch, sentence_count, embedder.dimensions)
+    if embedder.sentence_vectors == "paragraph":
+        bar = _progress_bar(progress, paragraph_count, "paragraphs")
+        try:
+            counts = embed_in_context(records, paragraphs, sentences, embedder, cache, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        return Embedded(paragraphs, sentences, *counts)
     embedded = embed_texts(
         (passage_input(p.text) for a in records for p in a.paragraphs),
         paragraphs, embedder, cache, progress, "paragraphs",
     )
     embedded_sentences = embed_texts(
-        (passage_input(p.text[start:end])
+        (sentence_cache_text("", p.text, (start, end), "alone")
          for a in records for p in a.paragraphs for _sid, start, end in p.sentences),
         sentences, embedder, cache, progress, "sentences",
     )

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.embed import passage_input
+from index.embed import passage_input, sentence_cache_text
 from index.embedding_cache import (
     AUTO_VACUUM_SHARE,
     CacheKey,
@@ -57,6 +57,7 @@ def _generation_keys(folder: Path) -> Iterator[CacheKey]:
     manifest = read_manifest(folder)
     model = cache_model_key(manifest.model_id, manifest.backend)
     version, prefix = manifest.passage_input, manifest.passage_prefix
+    mode = manifest.sentence_vectors
     conn = connect_readonly(folder / META_NAME)
     try:
         rows = conn.execute(
@@ -69,7 +70,9 @@ def _generation_keys(folder: Path) -> Iterator[CacheKey]:
                 yield model, version, text_key(prefix + passage_input(text))
                 for span in (spans.split(",") if spans else ()):
                     start, end = (int(x) for x in span.split(":"))
-                    yield model, version, text_key(prefix + passage_input(text[start:end]))
+                    yield model, version, text_key(
+                        sentence_cache_text(prefix, text, (start, end), mode)
+                    )
     finally:
         conn.close()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -19,7 +18,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from index.errors import CitebotIndexError
+from index.model_folder import (
+    folder_dimensions,
+    folder_fingerprint,
+    local_folder,
+    transformer_dir,
+)
 from index.settings import PACKAGED_MODEL, EmbeddingSettings
+from index.span_pool import SENTENCE_VECTOR_MODES, Span, cut_rows
 
 if TYPE_CHECKING:  # torch and sentence-transformers take seconds to import: only when embedding
     from sentence_transformers import SentenceTransformer
@@ -32,18 +38,6 @@ BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 # records it, so an index embedded the old way is reported as mismatched instead of mixing vectors.
 PASSAGE_INPUT_VERSION = 1
 
-# Files of a sentence-transformers folder that define its architecture and pooling; their contents
-# (not paths or mtimes) make up the model id, so two machines with the same model agree.
-_FINGERPRINT_FILES = (
-    "modules.json",
-    "config.json",
-    "sentence_bert_config.json",
-    "1_Pooling/config.json",
-    "config_sentence_transformers.json",
-)
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-
-
 class EmbeddingModelError(CitebotIndexError):
     """The embedding model cannot be found or loaded."""
 
@@ -54,6 +48,17 @@ def passage_input(text: str) -> str:
     # and a title prepended to every paragraph pulls all of an article's paragraphs towards the
     # same vector.
     return text
+
+
+def sentence_cache_text(prefix: str, text: str, span: tuple[int, int], mode: str) -> str:
+    """What identifies a sentence's vector in the embedding cache.
+
+    Alone, a sentence's vector depends on its text only; pooled from its paragraph's pass it
+    depends on the whole paragraph and where in it the sentence lies.
+    """
+    if mode == "paragraph":
+        return f"{prefix}{passage_input(text)}\x00sentence {span[0]}:{span[1]}"
+    return prefix + passage_input(text[span[0] : span[1]])
 
 
 def resolve_model(name: str) -> str:
@@ -73,60 +78,6 @@ def resolve_model(name: str) -> str:
     return name
 
 
-def _local_folder(resolved: str) -> Path | None:
-    """The folder holding the model's files, if it is on disk (a path or a cached hub model)."""
-    path = Path(resolved)
-    if path.is_dir():
-        return path
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    found = try_to_load_from_cache(resolved, "modules.json")
-    return Path(found).parent if isinstance(found, str) else None
-
-
-def _folder_dimensions(folder: Path) -> int | None:
-    """Embedding size read from the pooling config, when no later module can change it."""
-    try:
-        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
-        kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
-        allowed = {"Transformer", "Pooling", "Normalize"}
-        if not set(kinds) <= allowed or "Pooling" not in kinds:
-            return None
-        pooling = next(m for m in modules if str(m.get("type", "")).endswith("Pooling"))
-        config = json.loads((folder / pooling["path"] / "config.json").read_text(encoding="utf-8"))
-        return int(config["word_embedding_dimension"])
-    except (OSError, ValueError, KeyError, TypeError, StopIteration):
-        return None
-
-
-def _folder_fingerprint(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for name in _FINGERPRINT_FILES:
-        file = folder / name
-        if file.is_file():
-            digest.update(name.encode())
-            digest.update(file.read_bytes())
-    for name in _WEIGHT_FILES:
-        file = folder / name
-        if file.is_file():
-            # The size stands in for the weights' contents: hashing hundreds of MB at every start
-            # would cost more than the rest of opening an index.
-            digest.update(f"{name}:{file.stat().st_size}".encode())
-    return digest.hexdigest()[:12]
-
-
-
-def _transformer_dir(folder: Path) -> Path:
-    """The folder of the first (Transformer) module, where its tokenizer files live."""
-    try:
-        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
-        return folder / str(modules[0].get("path", ""))
-    except (OSError, ValueError, IndexError, AttributeError, TypeError):
-        return folder
-
-
 def _batches(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -139,6 +90,10 @@ def _installed(*modules: str) -> bool:
 
 class _Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> list[tuple[np.ndarray, np.ndarray]]: ...
 
 
 class Embedder:
@@ -159,7 +114,13 @@ class Embedder:
         passage_prefix: str = "",
         cache_dir: str = "",
         threads: int = 0,
+        sentence_vectors: str = "alone",
     ) -> None:
+        if sentence_vectors not in SENTENCE_VECTOR_MODES:
+            raise EmbeddingModelError(
+                f"unknown [embedding] sentence_vectors {sentence_vectors!r} "
+                f"(known: {', '.join(SENTENCE_VECTOR_MODES)})"
+            )
         if backend not in BACKENDS:
             raise EmbeddingModelError(
                 f"unknown [embedding] backend {backend!r} (known: {', '.join(BACKENDS)})"
@@ -171,10 +132,11 @@ class Embedder:
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
         self.threads = max(0, threads)
+        self.requested_sentence_vectors = sentence_vectors
         self.passage_input_version = PASSAGE_INPUT_VERSION
         self._cache_dir = cache_dir
         self._resolved = resolve_model(model)
-        self._folder = _local_folder(self._resolved)
+        self._folder = local_folder(self._resolved)
         self._backend: str | None = None if backend == "auto" else backend
         self._encoder_instance: _Encoder | None = None
         self._token_counter: Tokenizer | None = None
@@ -194,6 +156,7 @@ class Embedder:
             passage_prefix=settings.passage_prefix,
             cache_dir=settings.cache_dir,
             threads=settings.threads,
+            sentence_vectors=settings.sentence_vectors,
         )
 
     # -- backend ----------------------------------------------------------------------------------
@@ -293,7 +256,7 @@ class Embedder:
     def _counter(self) -> Tokenizer | None:
         """The model's tokenizer from its tokenizer.json (no torch needed), if it has one."""
         if self._token_counter is None and self._folder is not None:
-            file = _transformer_dir(self._folder) / "tokenizer.json"
+            file = transformer_dir(self._folder) / "tokenizer.json"
             if file.is_file() and _installed("tokenizers"):
                 from tokenizers import Tokenizer
 
@@ -323,7 +286,7 @@ class Embedder:
     def dimensions(self) -> int:
         """Size of the embedding vectors (read from the model's files when possible)."""
         if self._dimensions is None:
-            dims = _folder_dimensions(self._folder) if self._folder is not None else None
+            dims = folder_dimensions(self._folder) if self._folder is not None else None
             if dims is None:
                 dims = int(self._encoder().encode(["dimensions"]).shape[1])
             self._dimensions = dims
@@ -335,7 +298,7 @@ class Embedder:
         if self._model_id is None:
             if self._folder is not None:
                 name = self.model_name if self.model_name == PACKAGED_MODEL else self._folder.name
-                fingerprint = _folder_fingerprint(self._folder)
+                fingerprint = folder_fingerprint(self._folder)
             else:
                 name = self.model_name
                 fingerprint = hashlib.sha256(self.model_name.encode()).hexdigest()[:12]
@@ -351,7 +314,7 @@ class Embedder:
         from index.embed_onnx import max_seq_length
 
         special = len(counter.encode("", add_special_tokens=True).ids)
-        return max_seq_length(_transformer_dir(self._folder)) - special
+        return max_seq_length(transformer_dir(self._folder)) - special
 
     def count_tokens(self, text: str) -> int:
         """Number of model tokens of ``text`` (without special tokens)."""
@@ -371,6 +334,37 @@ class Embedder:
     def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """Embed passages (passage prefix applied); rows are L2-normalized float32."""
         return self._embed([self.passage_prefix + t for t in texts], progress)
+
+    @property
+    def sentence_vectors(self) -> str:
+        """How this embedder makes sentence vectors: "paragraph" (pooled spans) or "alone"."""
+        if self.requested_sentence_vectors == "alone" or self._folder is None:
+            return "alone"
+        from index.embed_onnx import OnnxExportError, folder_spec
+
+        try:  # span pooling means what text pooling means only for mean-pooling models
+            return "paragraph" if folder_spec(self._folder).pooling == "mean" else "alone"
+        except OnnxExportError:
+            return "alone"
+
+    def embed_with_sentences(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each passage's vector and its sentence spans' vectors, from one pass over it.
+
+        Rows are L2-normalized float32; sentences the model's window cut are embedded alone.
+        """
+        shift = len(self.passage_prefix)
+        results = self._encoder().encode_spans(
+            [self.passage_prefix + t for t in texts],
+            [[(start + shift, end + shift) for start, end in s] for s in spans],
+        )
+        cut = [(i, row) for i, (_v, rows) in enumerate(results) for row in cut_rows(rows)]
+        if cut:
+            alone = self.embed_passages([texts[i][slice(*spans[i][row])] for i, row in cut])
+            for (i, row), vector in zip(cut, alone, strict=True):
+                results[i][1][row] = vector
+        return results
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Embed queries (query prefix applied); rows are L2-normalized float32."""

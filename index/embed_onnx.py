@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from index.errors import CitebotIndexError, first_line
+from index.span_pool import Span, span_vectors
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -211,6 +212,17 @@ class OnnxEncoder:
         (hidden,) = self._session.run(["token_embeddings"], {n: feed[n] for n in self._inputs})
         return self._pool(hidden, mask)
 
+    def _run_spans(self, text: str, spans: Sequence[Span]) -> tuple[np.ndarray, np.ndarray]:
+        """One text's pooled vector and its spans' vectors from the same forward pass."""
+        encoding = self._tokenizer.encode(text)
+        ids = np.asarray([encoding.ids], dtype=np.int64)
+        mask = np.ones_like(ids)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        (hidden,) = self._session.run(["token_embeddings"], {n: feed[n] for n in self._inputs})
+        return self._pool(hidden, mask)[0], span_vectors(
+            hidden[0], encoding.offsets, encoding.special_tokens_mask, spans
+        )
+
     def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.spec.pooling == "cls":
             pooled = hidden[:, 0]
@@ -240,6 +252,28 @@ class OnnxEncoder:
         out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
         for group, vectors in zip(groups, parts, strict=True):
             out[group] = vectors
+        return out
+
+    def encode_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each text's vector and its spans' vectors (NaN rows: spans the window cut)."""
+        if not texts:
+            return []
+        if self.spec.lowercase:
+            lowered = [t.lower() for t in texts]
+            # Lower-casing can change a text's length (e.g. "İ") and so every offset after it:
+            # those texts' spans are left to be embedded alone.
+            spans = [s if len(low) == len(t) else [(0, 0)] * len(s)
+                     for s, low, t in zip(spans, lowered, texts, strict=True)]
+            texts = lowered
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        results = list(self._pool_threads.map(
+            lambda i: self._run_spans(texts[i], spans[i]), order
+        ))
+        out: list[tuple[np.ndarray, np.ndarray]] = [results[0]] * len(texts)
+        for i, result in zip(order, results, strict=True):
+            out[i] = result
         return out
 
     def close(self) -> None:

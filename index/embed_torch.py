@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index.errors import CitebotIndexError, first_line
+from index.span_pool import Span, span_vectors
 
 if TYPE_CHECKING:  # torch and sentence-transformers take seconds to import: only when embedding
     from sentence_transformers import SentenceTransformer
@@ -79,3 +80,34 @@ class TorchEncoder:
                 normalize_embeddings=True,
             )
         return np.asarray(vectors, dtype=np.float32)
+
+    def encode_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each text's vector and its spans' vectors (NaN rows: spans the window cut)."""
+        if not texts:
+            return []
+        if getattr(self.model[0], "do_lower_case", False):  # the model reads lower-cased text
+            lowered = [t.lower() for t in texts]
+            spans = [s if len(low) == len(t) else [(0, 0)] * len(s)
+                     for s, low, t in zip(spans, lowered, texts, strict=True)]
+            texts = lowered
+        with self.lock:
+            tokens = self.model.encode(
+                list(texts), batch_size=self.batch_size, show_progress_bar=False,
+                output_value="token_embeddings", convert_to_numpy=False,
+            )
+            encoded = self.model.tokenizer(
+                list(texts), return_offsets_mapping=True, return_special_tokens_mask=True,
+                truncation=True, max_length=self.model.max_seq_length,
+            )
+        out: list[tuple[np.ndarray, np.ndarray]] = []
+        for i, token_rows in enumerate(tokens):
+            hidden = np.asarray(token_rows.float().cpu().numpy(), dtype=np.float32)
+            pooled = hidden.mean(axis=0)
+            pooled = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+            out.append((pooled, span_vectors(
+                hidden, encoded["offset_mapping"][i][: len(hidden)],
+                encoded["special_tokens_mask"][i][: len(hidden)], spans[i],
+            )))
+        return out

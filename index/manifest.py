@@ -92,6 +92,9 @@ class Manifest:
     # Version of the sentence splitter that made the stored sentence spans (a manifest written
     # before it was recorded reads as 1; 0 stands for a splitter passed in by the caller).
     sentence_splitter: int = SPLITTER_VERSION
+    # How sentence vectors were made ("paragraph" or "alone", see ``index.span_pool``); manifests
+    # written before it was recorded read as "alone".
+    sentence_vectors: str = "alone"
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as written to ``manifest.json``."""
@@ -132,6 +135,7 @@ class Manifest:
             paragraph_search=SearchIndexInfo.from_json(data["paragraph_search"]),
             sentence_search=SearchIndexInfo.from_json(data["sentence_search"]),
             sentence_splitter=int(data.get("sentence_splitter", 1)),
+            sentence_vectors=str(data.get("sentence_vectors", "alone")),
             checksums=tuple((str(k), str(v)) for k, v in dict(checksums.get("files", {})).items()),
             checksum_algorithm=str(checksums.get("algorithm", "")),
         )
@@ -225,6 +229,11 @@ def stale_sentences(manifest: Manifest, where: Path) -> str | None:
     return None
 
 
+_HOW = {
+    "paragraph": "from each paragraph's forward pass", "alone": "by embedding each sentence alone",
+}
+
+
 def check_compatible(manifest: Manifest, embedder: Embedder, where: Path | str) -> None:
     """Raise ``IndexMismatch`` unless ``embedder`` embeds queries as the index was embedded."""
     built = f"model {manifest.model_id} ({manifest.dimensions} dims)"
@@ -248,6 +257,13 @@ def check_compatible(manifest: Manifest, embedder: Embedder, where: Path | str) 
         raise IndexMismatch(
             f"index {where} embedded paragraphs with input version {manifest.passage_input} but "
             f"this citebot uses version {embedder.passage_input_version}; {REBUILD_HINT}"
+        )
+    if manifest.sentence_vectors != embedder.sentence_vectors:
+        how = _HOW.get(manifest.sentence_vectors, repr(manifest.sentence_vectors))
+        raise IndexMismatch(
+            f"index {where} made its sentence vectors {how} but the "
+            f"config asks for {embedder.sentence_vectors!r}; run `citebot index build` "
+            f"(or set [embedding] sentence_vectors = \"{manifest.sentence_vectors}\")"
         )
     if manifest.passage_prefix != embedder.passage_prefix:
         raise IndexMismatch(

@@ -47,6 +47,9 @@ class FailingEmbedder:
     def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         raise RuntimeError("the disk caught fire")
 
+    def embed_with_sentences(self, texts: Sequence[str], spans: Any) -> Any:
+        raise RuntimeError("the disk caught fire")
+
 
 def _edit(corpus_dir: Path, key: str, number: int, text: str) -> None:
     record = json.loads(json.dumps(CORPUS[key]))

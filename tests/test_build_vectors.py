@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import index.build_vectors as build_vectors
+import index.context_vectors as context_vectors
 from index.embedding_cache import EmbeddingCache
+from index.storage import ArticleRecord, ParagraphRecord
 from index.vectors import VectorTable, write_table
 
 DIMS = 8
@@ -20,6 +22,7 @@ class CountingEmbedder:
 
     passage_prefix = "p: "
     dimensions = DIMS
+    sentence_vectors = "alone"
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
@@ -88,3 +91,51 @@ def test_write_table_from_disk_rows_in_any_id_order(tmp_path: Path) -> None:
     table = VectorTable.open(tmp_path, "from_disk")
     rows = [int(np.flatnonzero(ids == i)[0]) for i in (5, 1)]
     assert np.array_equal(table.get([5, 1]), source[rows].astype(np.float16).astype(np.float32))
+
+
+class ContextEmbedder(CountingEmbedder):
+    """Pools sentences from their paragraph's pass: one call gives both (``index.span_pool``)."""
+
+    sentence_vectors = "paragraph"
+
+    def embed_with_sentences(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        self.calls.append(list(texts))
+        return [(self.vector(self.passage_prefix + t),
+                 np.array([self.vector(f"{t}|{s}:{e}") for s, e in cut]).reshape(-1, DIMS))
+                for t, cut in zip(texts, spans, strict=True)]
+
+
+def _records(texts: list[str]) -> list[ArticleRecord]:
+    paragraphs = []
+    for number, text in enumerate(texts):
+        spans = [(0, 5), (6, len(text))] if len(text) > 6 else []
+        sentences = tuple((number * 10 + i, s, e) for i, (s, e) in enumerate(spans))
+        paragraphs.append(ParagraphRecord(number + 1, number, text, None, "h", sentences))
+    return [ArticleRecord("a", "A", None, None, "a.jsonl", "c", tuple(paragraphs))]
+
+
+def test_context_vectors_stream_in_chunks_and_repeats_are_embedded_once(
+    tmp_path: Path, cache: EmbeddingCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(context_vectors, "LOOKUP_PARAGRAPHS", 3)
+    monkeypatch.setattr(context_vectors, "EMBED_PARAGRAPHS", 2)
+    texts = ["alpha one", "beta two", "alpha one", "gamma", "delta four", "beta two", "eps five"]
+    records = _records(texts)
+    embedder = ContextEmbedder()
+    got = build_vectors.embed_records(records, embedder, cache, False, tmp_path)  # type: ignore[arg-type]
+    spans = [(s, e) for p in records[0].paragraphs for _i, s, e in p.sentences]
+    assert (got.embedded, got.embedded_sentences) == (5, 8)
+    asked = [t for call in embedder.calls for t in call]
+    assert sorted(asked) == sorted(set(texts)) and all(len(c) <= 2 for c in embedder.calls)
+    paragraphs = np.stack([embedder.vector("p: " + t) for t in texts]).astype(np.float16)
+    assert np.array_equal(got.paragraphs.slice(0, len(texts)), paragraphs)
+    owners = [p.text for p in records[0].paragraphs for _sentence in p.sentences]
+    sentences = np.stack([embedder.vector(f"{t}|{s}:{e}") for t, (s, e) in zip(owners, spans)])
+    assert np.array_equal(got.sentences.slice(0, len(spans)), sentences.astype(np.float16))
+
+    again = ContextEmbedder()
+    second = build_vectors.embed_records(records, again, cache, False, tmp_path)  # type: ignore[arg-type]
+    assert (second.embedded, second.embedded_sentences, again.calls) == (0, 0, [])
+    assert np.array_equal(second.sentences.slice(0, len(spans)), sentences.astype(np.float16))

@@ -14,10 +14,10 @@ from index.embed import (
     PASSAGE_INPUT_VERSION,
     Embedder,
     EmbeddingModelError,
-    _folder_fingerprint,
     passage_input,
     resolve_model,
 )
+from index.model_folder import folder_fingerprint
 from index.settings import PACKAGED_MODEL, EmbeddingSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,10 +109,10 @@ def _copy_config(source: Path, target: Path) -> Path:
 def test_model_id_depends_on_contents_not_location(tmp_path: Path) -> None:
     packaged = Path(resolve_model(PACKAGED_MODEL))
     copy = _copy_config(packaged, tmp_path / "copy")
-    assert _folder_fingerprint(copy) == _folder_fingerprint(packaged)
+    assert folder_fingerprint(copy) == folder_fingerprint(packaged)
     config = copy / "config.json"
     config.write_text(config.read_text().replace("384", "768"))
-    assert _folder_fingerprint(copy) != _folder_fingerprint(packaged)
+    assert folder_fingerprint(copy) != folder_fingerprint(packaged)
 
 
 def test_local_folder_name_and_dimensions(tmp_path: Path) -> None:
