@@ -26,7 +26,7 @@ from bot.evaluation import recall_at  # noqa: E402
 from bot.metrics import percentile  # noqa: E402
 from index import Embedder, IndexSettings, KnowledgeBaseSettings, build_index  # noqa: E402
 from index.search import HybridSearcher  # noqa: E402
-from index.settings import SearchSettings  # noqa: E402
+from index.settings import EmbeddingSettings, SearchSettings  # noqa: E402
 from index.store_reader import open_generation  # noqa: E402
 
 DEPTH = 10
@@ -45,6 +45,9 @@ def _arguments() -> argparse.Namespace:
                         help="weight of title and section words in the hybrid, relative to the "
                              "text's (default %(default)s; 0 ignores titles)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--sentence-vectors", default=EmbeddingSettings.sentence_vectors,
+                        help="how sentence vectors are made: alone or paragraph "
+                             "(default %(default)s)")
     return parser.parse_args()
 
 
@@ -74,7 +77,9 @@ def main() -> None:
         root = args.index or Path(temp) / "index"
         settings = KnowledgeBaseSettings(index=IndexSettings(path=str(root), sources=(str(args.corpus),)),
                                          search=SearchSettings(candidates=args.candidates,
-                                                               title_weight=args.title_weight))
+                                                               title_weight=args.title_weight),
+                                         embedding=EmbeddingSettings(
+                                             sentence_vectors=args.sentence_vectors))
         embedder = Embedder.from_settings(settings.embedding)
         started = time.monotonic()
         summary = build_index(settings, embedder=embedder)
