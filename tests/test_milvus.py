@@ -126,7 +126,14 @@ def test_build_ask_edit_build_on_the_server(
     build_index(faiss, embedder=embedder)
     assert _answers(settings, embedder) == _answers(faiss, embedder)
     kb = open_knowledge_base(settings, embedder)
-    assert kb.search("Which owl hunts in daylight?", 1)[0].ref.article_id == "owls"
+    milvus = kb._store.milvus  # type: ignore[attr-defined]
+    calls: list[object] = []
+    real_call = milvus.call
+    with monkeypatch.context() as patch:
+        patch.setattr(milvus, "call", lambda action: calls.append(action) or real_call(action))
+        assert kb.search("Which owl hunts in daylight?", 1)[0].ref.article_id == "owls"
+    # Three searches, then the candidates' rows and their sentences, vectors included.
+    assert len(calls) == 5
     assert [a.article_id for a in kb.latest_articles(5)] == ["bread", "owls", "volcanoes"]
 
     edited = json.loads(json.dumps(CORPUS))
