@@ -79,13 +79,19 @@ def read_manifest(milvus: Milvus, generation: str) -> Manifest:
 class MilvusVectors:
     """Inner-product search over one collection's vectors (an ``index.storage.CandidateSearch``)."""
 
-    def __init__(self, milvus: Milvus, name: str, ntotal: int, kind: str) -> None:
+    def __init__(
+        self, milvus: Milvus, name: str, ntotal: int, kind: str, owner: str | None = None
+    ) -> None:
         self._milvus = milvus
         self._name = name
         self._ntotal = ntotal
         self._params: dict[str, Any] = {"metric_type": "IP"}
         if kind == "milvus-hnsw":
             self._params["params"] = {"ef": 128}
+        self._owner = owner
+        # The ``owner`` field of the last search's hits (a sentence's paragraph), which the
+        # caller asks for next: returned with the hits, it saves a round trip per query.
+        self.owners: dict[int, int] = {}
 
     @property
     def ntotal(self) -> int:
@@ -97,16 +103,26 @@ class MilvusVectors:
         params = dict(self._params)
         if "params" in params:
             params["params"] = {"ef": max(k, 128)}
+        fields = ["id"] if self._owner is None else ["id", self._owner]
         results = self._milvus.call(partial(
             self._milvus.client.search, self._name, data=np.asarray(queries).tolist(),
-            anns_field="vector", limit=k, search_params=params, output_fields=["id"],
+            anns_field="vector", limit=k, search_params=params, output_fields=fields,
         ))
         scores = np.zeros((len(queries), k), dtype=np.float32)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
+        owners: dict[int, int] = {}
         for q, hits in enumerate(results):
             for j, hit in enumerate(hits[:k]):
                 scores[q, j], ids[q, j] = float(hit["distance"]), int(hit["id"])
+                if self._owner is not None:
+                    owners[int(hit["id"])] = int(_field(hit, self._owner))
+        self.owners = owners  # replaced whole: a concurrent reader sees one search's or none
         return scores, ids
+
+
+def _field(hit: dict[str, Any], name: str) -> Any:
+    """An output field of a search hit (pymilvus nests them under ``entity``)."""
+    return hit["entity"][name] if "entity" in hit and name in hit["entity"] else hit[name]
 
 
 class _MilvusCandidates:
@@ -194,7 +210,12 @@ class MilvusGeneration:
         self.paragraph_index = MilvusVectors(milvus, self._names["paragraphs"],
                                              manifest.paragraphs, manifest.paragraph_search.kind)
         self.sentence_index = MilvusVectors(milvus, self._names["sentences"],
-                                            manifest.sentences, manifest.sentence_search.kind)
+                                            manifest.sentences, manifest.sentence_search.kind,
+                                            owner="paragraph_id")
+        # Vectors that came with the last rows() and sentences() answers: a search asks for
+        # them next, and fetching them with the rows saves two round trips per query. Each is
+        # replaced whole, never mutated, so concurrent readers at worst query again.
+        self._fetched: dict[str, dict[int, Any]] = {"paragraphs": {}, "sentences": {}}
         self._latest: list[ArticleInfo] | None = None
         self._max_row = 0
 
@@ -244,8 +265,9 @@ class MilvusGeneration:
 
     def rows(self, paragraph_ids: Sequence[int]) -> list[ParagraphRef]:
         """Paragraph rows in the order of ``paragraph_ids`` (unknown ids are left out)."""
-        found = {int(r["id"]): self._ref(r)
-                 for r in self._in("paragraphs", "id", paragraph_ids, self._ROW_FIELDS)}
+        rows = self._in("paragraphs", "id", paragraph_ids, [*self._ROW_FIELDS, "vector"])
+        self._fetched["paragraphs"] = {int(r["id"]): r["vector"] for r in rows}
+        found = {int(r["id"]): self._ref(r) for r in rows}
         return [found[int(i)] for i in paragraph_ids if int(i) in found]
 
     def paragraph_row(self, article_id: str, number: int) -> ParagraphRef | None:
@@ -263,8 +285,10 @@ class MilvusGeneration:
     def sentences(self, paragraph_ids: Sequence[int]) -> dict[int, tuple[SentenceRow, ...]]:
         """Sentences of each paragraph, in text order."""
         grouped: dict[int, list[SentenceRow]] = {int(i): [] for i in paragraph_ids}
-        fields = ["id", "paragraph_id", "start", "end"]
-        for r in self._in("sentences", "paragraph_id", list(grouped), fields):
+        fields = ["id", "paragraph_id", "start", "end", "vector"]
+        rows = self._in("sentences", "paragraph_id", list(grouped), fields)
+        self._fetched["sentences"] = {int(r["id"]): r["vector"] for r in rows}
+        for r in rows:
             grouped[int(r["paragraph_id"])].append(
                 SentenceRow(int(r["id"]), int(r["paragraph_id"]), int(r["start"]), int(r["end"]))
             )
@@ -272,11 +296,21 @@ class MilvusGeneration:
 
     def sentence_paragraphs(self, sentence_ids: Sequence[int]) -> dict[int, int]:
         """Paragraph id of each given sentence id (unknown ids are left out)."""
-        rows = self._in("sentences", "id", sentence_ids, ["id", "paragraph_id"])
-        return {int(r["id"]): int(r["paragraph_id"]) for r in rows}
+        known = self.sentence_index.owners
+        found = {int(i): known[int(i)] for i in sentence_ids if int(i) in known}
+        missing = [int(i) for i in sentence_ids if int(i) not in found]
+        if missing:
+            rows = self._in("sentences", "id", missing, ["id", "paragraph_id"])
+            found.update((int(r["id"]), int(r["paragraph_id"])) for r in rows)
+        return found
 
     def _vectors(self, kind: str, ids: Sequence[int]) -> np.ndarray:
-        found = {int(r["id"]): r["vector"] for r in self._in(kind, "id", ids, ["id", "vector"])}
+        fetched = self._fetched[kind]
+        found = {int(i): fetched[int(i)] for i in ids if int(i) in fetched}
+        missing = [int(i) for i in ids if int(i) not in found]
+        if missing:
+            found.update((int(r["id"]), r["vector"])
+                         for r in self._in(kind, "id", missing, ["id", "vector"]))
         out = np.zeros((len(ids), self.manifest.dimensions), dtype=np.float32)
         for row, i in enumerate(ids):
             out[row] = found[int(i)]  # KeyError for an unknown id, as the protocol says

@@ -12,8 +12,9 @@ import dataclasses
 import json
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from index.lexical_tokens import tokenize
 from index.manifest import FORMAT_VERSION, REBUILD_HINT, Manifest, SearchIndexInfo
 from index.milvus_reader import MilvusGeneration, ShardReport, read_manifest, read_reports
 from index.milvus_schema import KINDS, Milvus, create_collections, placeholder
-from index.storage import ArticleRecord, PreviousGeneration, Shard
+from index.storage import ArticleRecord, ParagraphRecord, PreviousGeneration, Shard
 from index.store_layout import directory_size
 
 if TYPE_CHECKING:
@@ -148,10 +149,10 @@ class MilvusStore:
         """
         m = self.milvus
         paragraphs = [(a, p) for a in articles for p in a.paragraphs]
-        sentences = [(p.paragraph_id, s) for _a, p in paragraphs for s in p.sentences]
+        sentences = sum(len(p.sentences) for _a, p in paragraphs)
         # Every shard estimates the whole build's size alike (slices are about equal).
         kinds = (_kind(len(paragraphs) * shard.count, approximate_above),
-                 _kind(len(sentences) * shard.count, approximate_above))
+                 _kind(sentences * shard.count, approximate_above))
         if not m.call(partial(m.client.has_collection, m.collection(generation, "meta"))):
             create_collections(m, generation, manifest.dimensions, kinds)
         for kind in KINDS:
@@ -163,20 +164,10 @@ class MilvusStore:
              "paragraphs": len(a.paragraphs), "shard": shard.index, "placeholder": placeholder()}
             for row, a in zip(rows, articles, strict=True)
         ])
-        pvecs = _as_stored(paragraph_vectors)
-        self._insert(generation, "paragraphs", [
-            {"id": p.paragraph_id, "article_id": a.article_id, "number": p.number, "text": p.text,
-             "section": p.section or "", "title": a.title, "url": a.url or "",
-             "date": a.date or "", "text_hash": p.text_hash, "shard": shard.index,
-             "vector": pvecs[i]}
-            for i, (a, p) in enumerate(paragraphs)
-        ])
-        svecs = _as_stored(sentence_vectors)
-        self._insert(generation, "sentences", [
-            {"id": sid, "paragraph_id": pid, "start": start, "end": end, "shard": shard.index,
-             "vector": svecs[i]}
-            for i, (pid, (sid, start, end)) in enumerate(sentences)
-        ])
+        self._insert(generation, "paragraphs",
+                     _paragraph_rows(paragraphs, paragraph_vectors, shard))
+        self._insert(generation, "sentences",
+                     _sentence_rows(paragraphs, sentence_vectors, shard))
         df: Counter[str] = Counter()
         length = 0
         for _a, p in paragraphs:
@@ -186,10 +177,10 @@ class MilvusStore:
         self._insert(generation, "meta", _term_rows(shard, sorted(df.items())))
         report = ShardReport(
             shard=shard.index, shards=shard.count, base=base, articles=len(articles),
-            paragraphs=len(paragraphs), sentences=len(sentences), tokens=length,
+            paragraphs=len(paragraphs), sentences=sentences, tokens=length,
             max_row=max(rows, default=0),
             max_paragraph_id=max((p.paragraph_id for _a, p in paragraphs), default=0),
-            max_sentence_id=max((s[0] for _pid, s in sentences), default=0),
+            max_sentence_id=max((s[0] for _a, p in paragraphs for s in p.sentences), default=0),
             manifest=_template(manifest, kinds),
         )
         self._insert(generation, "meta", [_meta_row(f"shard/{shard.index}", "shard", shard.index,
@@ -283,19 +274,47 @@ class MilvusStore:
         m = self.milvus
         return bool(m.query(m.collection(generation, "meta"), 'key == "manifest"', ["key"]))
 
-    def _insert(self, generation: str, kind: str, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, generation: str, kind: str, rows: Iterable[dict[str, Any]]) -> None:
         name = self.milvus.collection(generation, kind)
-        for start in range(0, len(rows), _BATCH):
-            batch = rows[start : start + _BATCH]
+        rows = iter(rows)
+        while batch := list(islice(rows, _BATCH)):
             self.milvus.call(partial(self.milvus.client.insert, name, batch))
 
 
-def _as_stored(vectors: VectorRows) -> list[list[float]]:
-    """Vectors rounded to float16 as the FAISS engine stores them, so both score alike."""
-    # A build hands its vectors over on disk; this engine still inserts them from memory.
-    rows = vectors if isinstance(vectors, np.ndarray) else vectors.slice(0, len(vectors))
-    rounded: list[list[float]] = np.asarray(rows, dtype=np.float16).astype(np.float32).tolist()
-    return rounded
+def _as_stored(vectors: VectorRows) -> Iterator[list[float]]:
+    """Vectors rounded to float16 as the FAISS engine stores them, so both score alike.
+
+    A build hands its vectors over on disk; they are read ``_BATCH`` rows at a time.
+    """
+    for start in range(0, len(vectors), _BATCH):
+        rows = (vectors[start : start + _BATCH] if isinstance(vectors, np.ndarray)
+                else vectors.slice(start, start + _BATCH))
+        rounded: list[list[float]] = (
+            np.asarray(rows, dtype=np.float16).astype(np.float32).tolist()
+        )
+        yield from rounded
+
+
+# Rows are made and vectors read a batch at a time, so a build of millions of paragraphs never
+# holds more than one batch of them: as Python lists of floats a 384-dimension vector takes
+# ~13 KB, and all of a 100k-paragraph build's (~600k vectors) would take ~8 GB.
+def _paragraph_rows(
+    paragraphs: Sequence[tuple[ArticleRecord, ParagraphRecord]], vectors: VectorRows, shard: Shard
+) -> Iterator[dict[str, Any]]:
+    for (a, p), vector in zip(paragraphs, _as_stored(vectors), strict=True):
+        yield {"id": p.paragraph_id, "article_id": a.article_id, "number": p.number,
+               "text": p.text, "section": p.section or "", "title": a.title, "url": a.url or "",
+               "date": a.date or "", "text_hash": p.text_hash, "shard": shard.index,
+               "vector": vector}
+
+
+def _sentence_rows(
+    paragraphs: Sequence[tuple[ArticleRecord, ParagraphRecord]], vectors: VectorRows, shard: Shard
+) -> Iterator[dict[str, Any]]:
+    spans = ((p.paragraph_id, s) for _a, p in paragraphs for s in p.sentences)
+    for (pid, (sid, start, end)), vector in zip(spans, _as_stored(vectors), strict=True):
+        yield {"id": sid, "paragraph_id": pid, "start": start, "end": end, "shard": shard.index,
+               "vector": vector}
 
 
 def _kind(vectors: int, approximate_above: int) -> str:

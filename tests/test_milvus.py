@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip(
@@ -26,10 +27,12 @@ pytest.importorskip(
 pytest.importorskip("milvus_lite", reason='Milvus Lite comes with pip install "citebot[milvus]"')
 
 from bot.cli import main  # noqa: E402
+from index import milvus_store  # noqa: E402
 from index.build import build_index  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 from index.knowledge_base import open_knowledge_base  # noqa: E402
 from index.settings import IndexSettings, KnowledgeBaseSettings, MilvusSettings  # noqa: E402
+from index.vectors import empty_file  # noqa: E402
 from tests.conftest import CORPUS, write_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -106,8 +109,12 @@ def _answers(settings: KnowledgeBaseSettings, embedder: Embedder) -> list[list[t
 
 
 def test_build_ask_edit_build_on_the_server(
-    tmp_path: Path, corpus_dir: Path, milvus_uri: str, embedder: Embedder
+    tmp_path: Path, corpus_dir: Path, milvus_uri: str, embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Batches of 3 rows, so this small corpus's vectors are streamed in several inserts, as a
+    # large build's are, and must still line up with their rows.
+    monkeypatch.setattr(milvus_store, "_BATCH", 3)
     settings = _settings(tmp_path / "local", corpus_dir, milvus_uri, "edit")
     first = build_index(settings, embedder=embedder)
     assert (first.articles, first.added) == (3, 3)
@@ -119,7 +126,14 @@ def test_build_ask_edit_build_on_the_server(
     build_index(faiss, embedder=embedder)
     assert _answers(settings, embedder) == _answers(faiss, embedder)
     kb = open_knowledge_base(settings, embedder)
-    assert kb.search("Which owl hunts in daylight?", 1)[0].ref.article_id == "owls"
+    milvus = kb._store.milvus  # type: ignore[attr-defined]
+    calls: list[object] = []
+    real_call = milvus.call
+    with monkeypatch.context() as patch:
+        patch.setattr(milvus, "call", lambda action: calls.append(action) or real_call(action))
+        assert kb.search("Which owl hunts in daylight?", 1)[0].ref.article_id == "owls"
+    # Three searches, then the candidates' rows and their sentences, vectors included.
+    assert len(calls) == 5
     assert [a.article_id for a in kb.latest_articles(5)] == ["bread", "owls", "volcanoes"]
 
     edited = json.loads(json.dumps(CORPUS))
@@ -140,6 +154,30 @@ def test_build_ask_edit_build_on_the_server(
     assert all(h.ref.article_id != "volcanoes" for h in kb.search("magma eruption", 5))
     # The old generation was kept (keep_generations = 1) and the next build cleans the rest.
     assert len(kb._store.milvus.generations()) == 2  # type: ignore[attr-defined]
+
+
+def test_vectors_are_read_from_disk_a_batch_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(milvus_store, "_BATCH", 4)
+    table = empty_file(tmp_path / "vectors.npy", 10, 3)
+    written = np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32)
+    table.write(0, written)
+    reads: list[tuple[int, int]] = []
+    original = table.slice
+
+    def slice_(start: int, stop: int) -> np.ndarray:
+        reads.append((start, stop))
+        return original(start, stop)
+
+    monkeypatch.setattr(table, "slice", slice_)
+    stream = milvus_store._as_stored(table)
+    assert next(stream) == written[0].astype(np.float16).astype(np.float32).tolist()
+    assert reads == [(0, 4)]  # nothing beyond the first batch was read yet
+    rest = list(stream)
+    assert reads == [(0, 4), (4, 8), (8, 12)]
+    stored = np.array([written[0].astype(np.float16).astype(np.float32).tolist(), *rest])
+    assert np.array_equal(stored, written.astype(np.float16).astype(np.float32))
 
 
 def test_file_mode_and_the_cli(
