@@ -207,6 +207,8 @@ class MilvusGeneration:
         self.lexical = lexical
         self._names = {kind: milvus.collection(generation, kind)
                        for kind in ("paragraphs", "sentences", "articles")}
+        paged = "page" in milvus.fields(self._names["paragraphs"])
+        self._row_fields = [*self._ROW_FIELDS, "page"] if paged else self._ROW_FIELDS
         self.paragraph_index = MilvusVectors(milvus, self._names["paragraphs"],
                                              manifest.paragraphs, manifest.paragraph_search.kind)
         self.sentence_index = MilvusVectors(milvus, self._names["sentences"],
@@ -261,11 +263,11 @@ class MilvusGeneration:
     def _ref(row: dict[str, Any]) -> ParagraphRef:
         return ParagraphRef(int(row["id"]), row["article_id"], int(row["number"]), row["text"],
                             _text(row["section"]), row["title"], _text(row["url"]),
-                            _text(row["date"]))
+                            _text(row["date"]), page=int(row.get("page") or 0) or None)
 
     def rows(self, paragraph_ids: Sequence[int]) -> list[ParagraphRef]:
         """Paragraph rows in the order of ``paragraph_ids`` (unknown ids are left out)."""
-        rows = self._in("paragraphs", "id", paragraph_ids, [*self._ROW_FIELDS, "vector"])
+        rows = self._in("paragraphs", "id", paragraph_ids, [*self._row_fields, "vector"])
         self._fetched["paragraphs"] = {int(r["id"]): r["vector"] for r in rows}
         found = {int(r["id"]): self._ref(r) for r in rows}
         return [found[int(i)] for i in paragraph_ids if int(i) in found]
@@ -273,13 +275,13 @@ class MilvusGeneration:
     def paragraph_row(self, article_id: str, number: int) -> ParagraphRef | None:
         """One paragraph by its article and number."""
         expr = f"article_id == {json.dumps(article_id)} and number == {int(number)}"
-        rows = self._milvus.query(self._names["paragraphs"], expr, self._ROW_FIELDS)
+        rows = self._milvus.query(self._names["paragraphs"], expr, self._row_fields)
         return self._ref(rows[0]) if rows else None
 
     def article_rows(self, article_id: str) -> list[ParagraphRef]:
         """All paragraphs of an article, in its own order."""
         expr = f"article_id == {json.dumps(article_id)}"
-        rows = self._milvus.query(self._names["paragraphs"], expr, self._ROW_FIELDS)
+        rows = self._milvus.query(self._names["paragraphs"], expr, self._row_fields)
         return sorted((self._ref(r) for r in rows), key=lambda ref: ref.number)
 
     def sentences(self, paragraph_ids: Sequence[int]) -> dict[int, tuple[SentenceRow, ...]]:

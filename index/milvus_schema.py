@@ -167,6 +167,11 @@ class Milvus:
             lambda: self.client.query(name, filter=expr, output_fields=fields, limit=16_384)
         ))
 
+    def fields(self, name: str) -> set[str]:
+        """The field names of collection ``name``."""
+        described = self.call(partial(self.client.describe_collection, name))
+        return {str(f["name"]) for f in described.get("fields", ())}
+
     def count(self, name: str) -> int:
         """Rows in collection ``name``."""
         rows = self.call(partial(self.client.query, name, filter="", output_fields=["count(*)"]))
@@ -205,6 +210,9 @@ def create_collections(
         ("section", DataType.VARCHAR, text), ("title", DataType.VARCHAR, text),
         ("url", DataType.VARCHAR, text), ("date", DataType.VARCHAR, text),
         ("text_hash", DataType.VARCHAR, {"max_length": 64}),
+        # The page a paragraph starts on (1-based; 0: its source has no pages). Collections
+        # written before it existed lack the field and read as pageless.
+        ("page", DataType.INT64, {}),
         shard, ("vector", DataType.FLOAT_VECTOR, vector),
         ("sparse", DataType.SPARSE_FLOAT_VECTOR, {}),
     ])

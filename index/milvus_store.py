@@ -304,7 +304,8 @@ def _paragraph_rows(
     for (a, p), vector in zip(paragraphs, _as_stored(vectors), strict=True):
         yield {"id": p.paragraph_id, "article_id": a.article_id, "number": p.number,
                "text": p.text, "section": p.section or "", "title": a.title, "url": a.url or "",
-               "date": a.date or "", "text_hash": p.text_hash, "shard": shard.index,
+               "date": a.date or "", "text_hash": p.text_hash, "page": p.page or 0,
+               "shard": shard.index,
                "vector": vector}
 
 

@@ -194,6 +194,28 @@ def test_file_mode_and_the_cli(
     assert json.loads(capsys.readouterr().out)["results"][0]["article_id"] == "bread"
 
 
+def test_pdf_pages_survive_the_milvus_engine(
+    tmp_path: Path, milvus_uri: str, embedder: Embedder
+) -> None:
+    from pdf_writer import Line, paragraph, pdf_bytes
+
+    sources = tmp_path / "docs"
+    sources.mkdir()
+    (sources / "report.pdf").write_bytes(pdf_bytes([
+        [Line(72, 740, "Annual report", 20), *paragraph(
+            "The lighthouse keeper logged every passing ship in a leather book for forty years, "
+            "noting its name, its flag and the weather at the hour it passed the point.",
+            72, 700, 440)],
+        [*paragraph("The harbour froze solid in the winter of 1947 and the ferries stopped "
+                    "running for six weeks until icebreakers arrived from the north.",
+                    72, 700, 440)],
+    ]))
+    settings = _settings(tmp_path / "local", sources, milvus_uri, "pages")
+    build_index(settings, embedder=embedder)
+    hit = open_knowledge_base(settings, embedder).search("When did the harbour freeze?", 1)[0]
+    assert hit.ref.page == 2
+
+
 def _one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert main(argv) == 1
     err = capsys.readouterr().err
