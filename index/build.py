@@ -9,12 +9,14 @@ import json
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from index.build_records import SpilledRecords
 from index.build_vectors import Embedded, embed_records
 from index.diskspace import disk_full, out_of_space
 from index.embed import Embedder
@@ -114,10 +116,14 @@ def build_index(
 
         max_tokens = settings.split.max_tokens or embedder.max_tokens
         web, web_skipped = web_documents(root, settings)
-        articles, skipped = read_articles(
+        loaded, skipped = read_articles(
             sources, settings.split, embedder.count_tokens, max_tokens,
             max_file_mb=settings.index.max_file_mb, documents=web,
         )
+        del web  # its documents are articles now
+        # Planning pops each article off this queue, so none outlives its spilled record.
+        articles = deque(loaded)
+        del loaded
         skipped = (*web_skipped, *skipped)
         return _build_locked(
             root, settings, articles, skipped, sources=sources, rebuild=rebuild,
@@ -146,7 +152,7 @@ def _index_backend(store: Storage, generation: str) -> str:
 
 @dataclass
 class _Plan:
-    records: list[ArticleRecord]
+    records: SpilledRecords
     # (article id, source, "added" | "updated" | "unchanged") of every article.
     changes: list[tuple[str, str, str]] = field(default_factory=list)
     added: int = 0
@@ -156,24 +162,30 @@ class _Plan:
 
 
 def _plan(
-    articles: Sequence[Article],
+    articles: deque[Article],
     previous: PreviousGeneration | None,
     rebuild: bool,
+    scratch: Path,
     shard: Shard | None = None,
 ) -> _Plan:
     """Compare with the serving generation and assign ids (unchanged paragraphs keep theirs).
 
-    New ids of shard I of N are I-1 plus multiples of N above the serving generation's, so
-    shards assign ids without talking to each other.
+    ``articles`` are consumed: each is dropped once its record is spilled to ``scratch``, so
+    a build never holds the whole corpus twice. New ids of shard I of N are I-1 plus multiples
+    of N above the serving generation's, so shards assign ids without talking to each other.
     """
     reuse = previous if previous is not None and not rebuild else None
     step, offset = (shard.count, shard.index - 1) if shard else (1, 0)
     next_paragraph = (previous.max_paragraph_id if previous is not None else 0) + 1 + offset
     next_sentence = 1 + offset
-    plan = _Plan(records=[])
-    for article in articles:
+    plan = _Plan(records=SpilledRecords(scratch))
+    current_ids: set[str] = set()
+    while articles:
+        article = articles.popleft()
         digest = content_hash(article)
         old = reuse.content_hashes.get(article.article_id) if reuse else None
+        if reuse is not None:
+            current_ids.add(article.article_id)
         if old is None:
             plan.added += 1
             status = "added"
@@ -204,7 +216,6 @@ def _plan(
                           article.source, digest, tuple(paragraphs))
         )
     if reuse is not None:
-        current_ids = {a.article_id for a in articles}
         plan.removed = sum(1 for aid in reuse.content_hashes if aid not in current_ids)
     return plan
 
@@ -246,7 +257,7 @@ def _tidy(
 def _build_locked(
     root: Path,
     settings: KnowledgeBaseSettings,
-    articles: Sequence[Article],
+    articles: deque[Article],
     skipped: Sequence[SkippedFile],
     *,
     sources: Sequence[str],
@@ -270,35 +281,22 @@ def _build_locked(
         raise NothingIndexed(f"no article could be indexed from {where}{detail}")
     rows: list[int] = []
     if shard is not None:  # a shard may well be empty: it still reports done
-        articles, rows = shard_slice(store, articles, shard)
+        picked, rows = shard_slice(store, articles, shard)
+        articles = deque(picked)
+        del picked
 
     previous = _previous_generation(store)
     if previous is not None and not rebuild:
         # Backend "auto" goes on embedding as the serving generation was embedded: its cached
         # vectors stay valid and a running reader's query embedder keeps matching.
         embedder.use_index_backend(_index_backend(store, previous.generation))
-    plan = _plan(articles, previous, rebuild, shard)
-
-    cache = _open_cache(root / CACHE_PATH, embedder, clean_cache)
-    generation = new_generation_id()
+    plan = _plan(articles, previous, rebuild, root, shard)
     try:
-        if clean_cache:
-            log.info("emptied the embedding cache (%d vectors)", cache.clear())
-        vectors = _embed(plan.records, embedder, cache, progress, root)
-        if shard is not None:
-            manifest = write_shard(
-                store, shard, previous, plan.records, rows, vectors.paragraphs, vectors.sentences,
-                _manifest(generation, embedder), settings.index.approximate_above,
-            )
-            generation = manifest.generation
-        else:
-            manifest = store.publish(
-                plan.records, vectors.paragraphs, vectors.sentences,
-                _manifest(generation, embedder),
-                approximate_above=settings.index.approximate_above, embedder=embedder,
-            )
+        manifest, vectors = _write(store, settings, root, plan, rows, previous, embedder,
+                                   clean_cache=clean_cache, progress=progress, shard=shard)
     finally:
-        cache.close()
+        plan.records.close()
+    generation = manifest.generation
     pruned, saved = _tidy(store, settings, root, rebuild=rebuild, sharded=shard is not None)
 
     summary = BuildSummary(
@@ -319,6 +317,42 @@ def _build_locked(
     )
     log.info("built generation %s: %s", generation, summary)
     return summary
+
+
+def _write(
+    store: Storage,
+    settings: KnowledgeBaseSettings,
+    root: Path,
+    plan: _Plan,
+    rows: Sequence[int],
+    previous: PreviousGeneration | None,
+    embedder: Embedder,
+    *,
+    clean_cache: bool,
+    progress: bool,
+    shard: Shard | None,
+) -> tuple[Manifest, Embedded]:
+    """Embed the plan's texts and write them as a new generation (or shard): its manifest."""
+    cache = _open_cache(root / CACHE_PATH, embedder, clean_cache)
+    generation = new_generation_id()
+    try:
+        if clean_cache:
+            log.info("emptied the embedding cache (%d vectors)", cache.clear())
+        vectors = _embed(plan.records, embedder, cache, progress, root)
+        if shard is not None:
+            manifest = write_shard(
+                store, shard, previous, plan.records, rows, vectors.paragraphs, vectors.sentences,
+                _manifest(generation, embedder), settings.index.approximate_above,
+            )
+        else:
+            manifest = store.publish(
+                plan.records, vectors.paragraphs, vectors.sentences,
+                _manifest(generation, embedder),
+                approximate_above=settings.index.approximate_above, embedder=embedder,
+            )
+    finally:
+        cache.close()
+    return manifest, vectors
 
 
 def _prune_cache(root: Path) -> tuple[int, int]:

@@ -27,7 +27,13 @@ def read_articles(
     skipped = list(loaded.skipped)
     articles = []
     # Cleaned together: boilerplate repeated across a site's pages is found across all of them.
-    for doc in clean_documents((*loaded.documents, *documents), settings):
+    cleaned = list(clean_documents((*loaded.documents, *documents), settings))
+    del loaded
+    # Popped from the end of the reversed list so each document is freed once split: a large
+    # corpus is never held both as documents and as articles.
+    cleaned.reverse()
+    while cleaned:
+        doc = cleaned.pop()
         article = split_document(doc, settings, count_tokens, max_tokens)
         if article.paragraphs:
             articles.append(article)
