@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections import deque
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import index.bm25_build as bm25_build
-import index.build_records as build_records
+import index.spill as spill
 from index.bm25 import LexicalIndex
 from index.bm25_build import write_lexical
-from index.build import _plan
+from index.build_plan import plan_build
 from index.build_records import SpilledRecords
 from index.models import Article, Paragraph
 from index.storage import ArticleRecord, ParagraphRecord
@@ -73,7 +72,7 @@ def _record(n: int, paragraphs: int) -> ArticleRecord:
 def test_spilled_records_read_back_equal_in_order_and_by_position(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(build_records, "_READ_BLOCK", 300)  # several records per read, or one
+    monkeypatch.setattr(spill, "READ_BLOCK", 300)  # several records per read, or one
     records = [_record(n, n % 5) for n in range(40)]
     spilled = SpilledRecords(tmp_path)
     for record in records:
@@ -90,14 +89,13 @@ def test_spilled_records_read_back_equal_in_order_and_by_position(
     spilled.close()
 
 
-def test_planning_consumes_the_articles_it_spills(tmp_path: Path) -> None:
-    articles = deque(
+def test_planning_spills_records_with_new_ids_in_order(tmp_path: Path) -> None:
+    articles = list(
         Article(f"a{n}", f"T{n}", "s.jsonl",
                 tuple(Paragraph(f"a{n}", i, f"First {n}. Second {i}.") for i in range(3)))
         for n in range(4)
     )
-    plan = _plan(articles, None, True, tmp_path)
-    assert not articles  # each article was dropped once planned
+    plan = plan_build(iter(articles), None, True, tmp_path)
     records = list(plan.records)
     assert [r.article_id for r in records] == ["a0", "a1", "a2", "a3"]
     assert [p.paragraph_id for r in records for p in r.paragraphs] == list(range(1, 13))
