@@ -241,6 +241,11 @@ def _write(
     shard: Shard | None,
 ) -> tuple[Manifest, Embedded]:
     """Embed the plan's texts and write them as a new generation (or shard): its manifest."""
+    from index.store import DiskStore
+
+    if isinstance(store, DiskStore):
+        # Before the vectors' scratch files take the room the generation itself needs.
+        store.check_room(plan.records, embedder.dimensions, settings.index.approximate_above)
     cache = _open_cache(root / CACHE_PATH, embedder, clean_cache)
     generation = new_generation_id()
     try:
