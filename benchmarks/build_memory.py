@@ -14,7 +14,10 @@ What runs:
      processes: the first makes the generation that serves; during the second a reader process
      keeps searching that generation (vector and BM25 searches, one every 50 ms) and reports
      how many searches ran and failed. Each build reports its peak RSS (VmHWM: the whole
-     process, memory-mapped pages included) and time.
+     process, memory-mapped pages included) and time, and the peak RSS and time of each phase
+     (a thread samples VmRSS every 50 ms; the phase is the innermost build step running).
+     ``--first-paragraphs M`` makes the serving generation of the first M paragraphs only, and
+     ``--reuse-serving`` keeps the one an earlier run left, to save a full build at 1M.
 
 ``--code DIR`` runs the builds with another checkout's ``index`` package (e.g. the code before
 a change), everything else unchanged.
