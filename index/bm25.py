@@ -28,9 +28,6 @@ from index.vectors import positions_in
 __all__ = ["LexicalIndex", "QueryTerms", "tokenize"]
 
 FORMAT_VERSION = 1
-# A query whose terms' postings reach 1/this of the paragraphs is scored with one dense array
-# over all of them; fewer, and only the matched paragraphs are (the same scores either way).
-_SPARSE_SHARE = 8
 # Tuned on SQuAD v1.1 dev (closed corpus of Wikipedia paragraphs); the usual 1.2/0.75 is within
 # 0.002 R@1 of it, so these are not fragile.
 DEFAULT_K1 = 0.9
@@ -125,40 +122,6 @@ class _AllScores:
         rows = self._index.rows_of(ids)
         out = np.zeros(len(ids), dtype=np.float32)
         out[rows >= 0] = self._scores[rows[rows >= 0]]
-        return out
-
-
-class _MatchedScores:
-    """BM25 candidates of a query that matches few paragraphs: only those are scored.
-
-    Scores and ranking are those of ``_AllScores`` to the bit: each matched paragraph sums its
-    terms' contributions in the same order, and the positive scores are selected from the
-    same ascending rows; only the dense array over every paragraph is not made.
-    """
-
-    def __init__(
-        self, index: LexicalIndex, postings: list[tuple[np.ndarray, np.ndarray]], k: int
-    ) -> None:
-        self._index = index
-        rows = np.concatenate([r for r, _ in postings]) if postings else np.zeros(0, np.int32)
-        self._rows, where = np.unique(rows, return_inverse=True)
-        self._scores = np.zeros(len(self._rows), dtype=np.float32)
-        at = 0
-        for found, contributions in postings:
-            self._scores[where[at : at + len(found)]] += contributions
-            at += len(found)
-        self.top = index.top_of(self._rows, self._scores, k)
-
-    def scores(self, ids: Sequence[int], texts: Sequence[str]) -> np.ndarray:
-        """BM25 score of each paragraph id (0 for ids this index lacks); ``texts`` are unused."""
-        rows = self._index.rows_of(ids)
-        at = np.searchsorted(self._rows, rows)
-        at = np.minimum(at, max(0, len(self._rows) - 1))
-        hit = (rows >= 0) & (len(self._rows) > 0)
-        if len(self._rows):
-            hit &= self._rows[at] == rows
-        out = np.zeros(len(ids), dtype=np.float32)
-        out[hit] = self._scores[at[hit]]
         return out
 
 
@@ -261,27 +224,9 @@ class LexicalIndex(TermStatistics):
             raise ValueError(f"{directory}: lexical index files are inconsistent")
         return cls(vocab=vocab, k1=float(params["k1"]), b=float(params["b"]), **arrays)
 
-    def candidates(self, query: str, k: int) -> _AllScores | _MatchedScores:
+    def candidates(self, query: str, k: int) -> _AllScores:
         """The ``k`` best paragraphs for ``query``, and the BM25 score of any paragraph."""
-        postings = []
-        for term in dict.fromkeys(tokenize(query)):
-            tid = self.term_id.get(term)
-            if tid is not None:
-                start, end = self.indptr[tid], self.indptr[tid + 1]
-                postings.append((self._postings(self.rows, start, end),
-                                 self.idf[tid] * self._postings(self.weights, start, end)))
-        matched = sum(len(rows) for rows, _ in postings)
-        if matched * _SPARSE_SHARE >= len(self.ids):
-            return _AllScores(self, self._summed(postings, len(self.ids)), k)
-        return _MatchedScores(self, postings, k)
-
-    @staticmethod
-    def _summed(postings: list[tuple[np.ndarray, np.ndarray]], size: int) -> np.ndarray:
-        scores = np.zeros(size, dtype=np.float32)
-        for rows, contributions in postings:
-            # A term's postings name each document once, so fancy-index += is exact.
-            scores[rows] += contributions
-        return scores
+        return _AllScores(self, self.all_scores(query), k)
 
     def all_scores(self, query: str) -> np.ndarray:
         """BM25 score of every indexed paragraph, rows aligned with ``ids``."""
@@ -309,21 +254,14 @@ class LexicalIndex(TermStatistics):
         # Select among the matching documents only: at a million paragraphs a partition of
         # every score costs more than the scoring itself.
         positive = np.flatnonzero(scores > 0)
-        return self.top_of(positive, scores[positive], k)
-
-    def top_of(self, rows: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The ``k`` best positive (paragraph id, score) pairs of ascending ``rows``' ``scores``."""
-        keep = scores > 0
-        top, scores = rows[keep], scores[keep]
-        k = min(k, len(top))
+        k = min(k, len(positive))
         if k <= 0:
             return []
-        if len(top) > k:
-            best = np.argpartition(-scores, k - 1)[:k]
-            top, scores = top[best], scores[best]
-        order = np.lexsort((self.ids[top], -scores))
-        ranked = zip(top[order].tolist(), scores[order], strict=True)
-        return [(int(self.ids[i]), float(v)) for i, v in ranked]
+        top = positive
+        if len(positive) > k:
+            top = positive[np.argpartition(-scores[positive], k - 1)[:k]]
+        top = top[np.lexsort((self.ids[top], -scores[top]))]
+        return [(int(self.ids[i]), float(scores[i])) for i in top]
 
     def score(self, query: str, ids: Sequence[int]) -> np.ndarray:
         """BM25 scores of the given paragraph ids (0 for unknown ids)."""

@@ -102,24 +102,3 @@ def test_planning_spills_records_with_new_ids_in_order(tmp_path: Path) -> None:
     assert [s[0] for r in records for p in r.paragraphs for s in p.sentences] == list(range(1, 25))
     assert plan.added == 4 and plan.records.sentences == 24
     plan.records.close()
-
-
-@pytest.mark.parametrize("k", [1, 3, 40, 1000])
-def test_bm25_scores_only_matched_paragraphs_exactly_as_over_all(
-    monkeypatch: pytest.MonkeyPatch, k: int
-) -> None:
-    import index.bm25 as bm25
-
-    texts = _texts(400, seed=9)  # few distinct words: many tied scores at every k
-    ids = np.random.default_rng(2).permutation(np.arange(5, 405)).tolist()
-    lexicon = LexicalIndex.build(texts, ids)
-    probe = [*ids[::7], 999_999]
-    for query in ["owl night", "bread yeast oven river", "tundra", "nothing here", "owl owl king"]:
-        monkeypatch.setattr(bm25, "_SPARSE_SHARE", 10**9)  # always the dense array
-        dense = lexicon.candidates(query, k)
-        monkeypatch.setattr(bm25, "_SPARSE_SHARE", 0)  # always only the matched paragraphs
-        sparse = lexicon.candidates(query, k)
-        assert type(sparse).__name__ == "_MatchedScores"
-        assert type(dense).__name__ == ("_AllScores" if dense.top else "_MatchedScores")
-        assert sparse.top == dense.top == lexicon.search(query, k)
-        assert sparse.scores(probe, []).tobytes() == dense.scores(probe, []).tobytes()
