@@ -29,8 +29,8 @@ from index.lexical_tokens import TOKENIZER_VERSION, tokenize
 # Postings (term, document, count as three int32) buffered before each write to scratch.
 _FLUSH = 1 << 20
 # Postings read back from scratch per step, and placed per term range: bound the memory.
-_READ = 1 << 22
-_RANGE = 1 << 23
+_READ = 1 << 20
+_RANGE = 1 << 22
 
 
 def _new_npy(path: Path, dtype: type, rows: int) -> DiskArray | None:
