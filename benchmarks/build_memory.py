@@ -14,7 +14,10 @@ What runs:
      processes: the first makes the generation that serves; during the second a reader process
      keeps searching that generation (vector and BM25 searches, one every 50 ms) and reports
      how many searches ran and failed. Each build reports its peak RSS (VmHWM: the whole
-     process, memory-mapped pages included) and time.
+     process, memory-mapped pages included) and time, and the peak RSS and time of each phase
+     (a thread samples VmRSS every 50 ms; the phase is the innermost build step running).
+     ``--first-paragraphs M`` makes the serving generation of the first M paragraphs only, and
+     ``--reuse-serving`` keeps the one an earlier run left, to save a full build at 1M.
 
 ``--code DIR`` runs the builds with another checkout's ``index`` package (e.g. the code before
 a change), everything else unchanged.
@@ -113,20 +116,68 @@ def prefill(root: Path, corpus: Path, backend: str, seed: int) -> int:
 
 
 _BUILD = """
-import json, sys, time
+import importlib, json, sys, threading, time
 from pathlib import Path
 from index.build import build_index
 from index.settings import EmbeddingSettings, IndexSettings, KnowledgeBaseSettings
-root, corpus, backend = sys.argv[1:4]
+root, corpus, backend, keep_cache = sys.argv[1:5]
+if keep_cache == "1":
+    # A first generation of part of the corpus must not prune the rest of the pre-filled cache.
+    import index.build
+    index.build._prune_cache = lambda root: (0, 0)
 settings = KnowledgeBaseSettings(index=IndexSettings(path=root, sources=(corpus,), max_file_mb=0),
                                  embedding=EmbeddingSettings(backend=backend))
+
+# Peak RSS per phase: a thread samples VmRSS; the phase is the innermost wrapped call running.
+stack, peaks, seconds_in = ["start"], {}, {}
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+def sample():
+    while True:
+        peaks[stack[-1]] = max(peaks.get(stack[-1], 0), rss_mb())
+        time.sleep(0.05)
+threading.Thread(target=sample, daemon=True).start()
+def wrap(module, name, phase):
+    owner_name, _, klass = module.partition(":")
+    try:
+        owner = importlib.import_module(owner_name)
+        owner = getattr(owner, klass) if klass else owner
+        original = getattr(owner, name)
+    except (ImportError, AttributeError):  # another checkout (--code) may lack it
+        return
+    def wrapped(*args, **kwargs):
+        stack.append(phase)
+        began = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            seconds_in[phase] = seconds_in.get(phase, 0) + time.perf_counter() - began
+            peaks[phase] = max(peaks.get(phase, 0), rss_mb())
+            stack.pop()
+    setattr(owner, name, staticmethod(wrapped) if klass else wrapped)
+for module, name, phase in [
+    # Since articles stream, loading happens inside planning ("plan" = load + plan there).
+    ("index.ingest", "read_articles", "load"), ("index.build", "_plan", "plan"),
+    ("index.build", "plan_build", "plan"), ("index.build", "_embed", "vectors"),
+    ("index.store", "estimate_generation_bytes", "estimate"),
+    ("index.store_writer", "_write_meta", "sqlite"), ("index.store_writer", "write_table", "tables"),
+    ("index.store_writer", "_write_search_index", "faiss"),
+    ("index.bm25:LexicalIndex", "build", "bm25"), ("index.bm25_build", "write_lexical", "bm25"),
+    ("index.store_writer", "file_checksum", "checksums"),
+    ("index.store:Generation", "open", "read-back"),
+]:
+    wrap(module, name, phase)
 t = time.perf_counter()
 summary = build_index(settings, rebuild=True)
 seconds = time.perf_counter() - t
 status = dict(l.split(":", 1) for l in Path("/proc/self/status").read_text().splitlines())
 print(json.dumps({"seconds": seconds, "hwm_kb": int(status["VmHWM"].split()[0]),
                   "paragraphs": summary.paragraphs, "embedded": summary.embedded,
-                  "embedded_sentences": summary.embedded_sentences}))
+                  "embedded_sentences": summary.embedded_sentences,
+                  "phase_peak_mb": peaks,
+                  "phase_seconds": {k: round(v, 1) for k, v in seconds_in.items()}}))
 """
 
 _READER = """
@@ -153,12 +204,22 @@ print(done, failed)
 """
 
 
-def run_build(code: Path, root: Path, corpus: Path, backend: str) -> dict[str, object]:
+def run_build(
+    code: Path, root: Path, corpus: Path, backend: str, keep_cache: bool = False
+) -> dict[str, object]:
     """One full build in a fresh process running ``code``'s packages; its figures."""
     env = {**os.environ, "PYTHONPATH": str(code), "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", _BUILD, str(root), str(corpus), backend],
-                         check=True, env=env, capture_output=True, text=True, cwd=code)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    out = subprocess.run([sys.executable, "-c", _BUILD, str(root), str(corpus), backend,
+                          "1" if keep_cache else "0"],
+                         env=env, capture_output=True, text=True, cwd=code)
+    if out.returncode:
+        raise SystemExit(f"the build failed:\n{out.stderr[-3000:]}")
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    if figures["embedded"] or figures["embedded_sentences"]:
+        print(f"warning: the build embedded {figures['embedded']} + "
+              f"{figures['embedded_sentences']} texts: the cache was not fully pre-filled, so "
+              "the model is measured too", flush=True)
+    return figures
 
 
 def main() -> int:
@@ -174,6 +235,12 @@ def main() -> int:
     parser.add_argument("--code", type=Path, default=REPO, help="checkout whose build runs")
     parser.add_argument("--backend", default="onnx-int8")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--first-paragraphs", type=int, default=0,
+                        help="make the serving generation of only the corpus files holding the "
+                             "first N paragraphs (default: all of them), to save a full build")
+    parser.add_argument("--reuse-serving", action="store_true",
+                        help="keep the generation an earlier run left serving instead of the "
+                             "first build")
     parser.add_argument("--once", action="store_true",
                         help="only the first build (no serving generation during it)")
     args = parser.parse_args()
@@ -191,7 +258,19 @@ def main() -> int:
         count = prefill(root, corpus, args.backend, args.seed)
         print(f"cache pre-filled with {count:,} vectors ({time.perf_counter() - t:.0f} s)",
               flush=True)
-    first = run_build(args.code, root, corpus, args.backend)
+    first_source = corpus
+    if args.first_paragraphs:
+        per_file = ARTICLE_SIZE * FILE_ARTICLES
+        first_source = work / "first-corpus"
+        first_source.mkdir(exist_ok=True)
+        for part in sorted(corpus.glob("*.jsonl"))[: -(-args.first_paragraphs // per_file)]:
+            if not (first_source / part.name).exists():
+                os.link(part, first_source / part.name)  # same files, no copy
+    if args.reuse_serving and (root / "CURRENT").exists():
+        first = {"reused": (root / "CURRENT").read_text().strip()}
+    else:
+        first = run_build(args.code, root, first_source, args.backend,
+                          keep_cache=first_source != corpus)
     print(f"first build (code {args.code.name}): {json.dumps(first)}", flush=True)
     if args.once:
         return 0

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
-import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from index.build_plan import BuildPlan, Counted, plan_build
+from index.build_plan import content_hash as content_hash  # where callers found it
+from index.build_plan import text_hash as text_hash
 from index.build_vectors import Embedded, embed_records
 from index.diskspace import disk_full, out_of_space
 from index.embed import Embedder
@@ -22,12 +23,11 @@ from index.embedding_cache import EmbeddingCache
 from index.errors import CitebotIndexError, IndexCorrupt, IndexLocked, IndexNotFound, NothingIndexed
 from index.manifest import FORMAT_VERSION, Manifest
 from index.models import Article, BuildSummary, SkippedFile
-from index.sentences import SPLITTER_VERSION, sentence_spans
+from index.sentences import SPLITTER_VERSION
 from index.settings import KnowledgeBaseSettings
 from index.shards import shard_slice, write_shard
 from index.storage import (
     ArticleRecord,
-    ParagraphRecord,
     PreviousGeneration,
     Shard,
     Storage,
@@ -36,27 +36,10 @@ from index.storage import (
 )
 from index.store_layout import CACHE_PATH, LOCK_NAME
 
+if TYPE_CHECKING:
+    from index.ingest import ArticleStream
+
 log = logging.getLogger(__name__)
-
-def text_hash(text: str) -> str:
-    """Hex sha256 of a text."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def content_hash(article: Article) -> str:
-    """Hash of everything stored about an article: an unchanged hash means nothing to redo."""
-    payload = [
-        article.title,
-        article.url,
-        article.date,
-        article.source,
-        # A page is hashed only where there is one, so articles without pages keep the hashes
-        # older citebots gave them and are not all reported as updated.
-        [[p.number, p.text, p.section, *([p.page] if p.page is not None else [])]
-         for p in article.paragraphs],
-    ]
-    return text_hash(json.dumps(payload, ensure_ascii=False))
-
 
 @contextmanager
 def build_lock(root: Path) -> Iterator[None]:
@@ -109,18 +92,18 @@ def build_index(
     sources = [str(p) for p in (paths if paths else settings.index.sources)]
     with build_lock(root):
         embedder = embedder or Embedder.from_settings(settings.embedding)
-        from index.ingest import read_articles
+        from index.ingest import ArticleStream
         from index.web_sources import web_documents
 
         max_tokens = settings.split.max_tokens or embedder.max_tokens
         web, web_skipped = web_documents(root, settings)
-        articles, skipped = read_articles(
+        # Read a file at a time while planning: the corpus is never in memory as a whole.
+        articles = ArticleStream(
             sources, settings.split, embedder.count_tokens, max_tokens,
-            max_file_mb=settings.index.max_file_mb, documents=web,
+            max_file_mb=settings.index.max_file_mb, documents=web, scratch=root,
         )
-        skipped = (*web_skipped, *skipped)
         return _build_locked(
-            root, settings, articles, skipped, sources=sources, rebuild=rebuild,
+            root, settings, articles, web_skipped, sources=sources, rebuild=rebuild,
             progress=progress, embedder=embedder, clean_cache=clean_cache, started=started,
             shard=shard,
         )
@@ -142,71 +125,6 @@ def _index_backend(store: Storage, generation: str) -> str:
         return store.manifest(generation).backend
     except CitebotIndexError:
         return ""
-
-
-@dataclass
-class _Plan:
-    records: list[ArticleRecord]
-    # (article id, source, "added" | "updated" | "unchanged") of every article.
-    changes: list[tuple[str, str, str]] = field(default_factory=list)
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-
-
-def _plan(
-    articles: Sequence[Article],
-    previous: PreviousGeneration | None,
-    rebuild: bool,
-    shard: Shard | None = None,
-) -> _Plan:
-    """Compare with the serving generation and assign ids (unchanged paragraphs keep theirs).
-
-    New ids of shard I of N are I-1 plus multiples of N above the serving generation's, so
-    shards assign ids without talking to each other.
-    """
-    reuse = previous if previous is not None and not rebuild else None
-    step, offset = (shard.count, shard.index - 1) if shard else (1, 0)
-    next_paragraph = (previous.max_paragraph_id if previous is not None else 0) + 1 + offset
-    next_sentence = 1 + offset
-    plan = _Plan(records=[])
-    for article in articles:
-        digest = content_hash(article)
-        old = reuse.content_hashes.get(article.article_id) if reuse else None
-        if old is None:
-            plan.added += 1
-            status = "added"
-        elif old == digest:
-            plan.unchanged += 1
-            status = "unchanged"
-        else:
-            plan.updated += 1
-            status = "updated"
-        plan.changes.append((article.article_id, article.source, status))
-        paragraphs = []
-        for p in article.paragraphs:
-            h = text_hash(p.text)
-            pid = reuse.paragraph_ids.get((article.article_id, p.number, h)) if reuse else None
-            if pid is None:
-                pid, next_paragraph = next_paragraph, next_paragraph + step
-            # A paragraph that is only a heading has no sentence: nothing in it is quoted.
-            spans = sentence_spans(p.text)
-            sentences = []
-            for start, end in spans:
-                sentences.append((next_sentence, start, end))
-                next_sentence += step
-            paragraphs.append(
-                ParagraphRecord(pid, p.number, p.text, p.section, h, tuple(sentences), p.page)
-            )
-        plan.records.append(
-            ArticleRecord(article.article_id, article.title, article.url, article.date,
-                          article.source, digest, tuple(paragraphs))
-        )
-    if reuse is not None:
-        current_ids = {a.article_id for a in articles}
-        plan.removed = sum(1 for aid in reuse.content_hashes if aid not in current_ids)
-    return plan
 
 
 def _open_cache(path: Path, embedder: Embedder, clean: bool) -> EmbeddingCache:
@@ -246,8 +164,8 @@ def _tidy(
 def _build_locked(
     root: Path,
     settings: KnowledgeBaseSettings,
-    articles: Sequence[Article],
-    skipped: Sequence[SkippedFile],
+    articles: ArticleStream,
+    web_skipped: Sequence[SkippedFile],
     *,
     sources: Sequence[str],
     rebuild: bool,
@@ -262,43 +180,31 @@ def _build_locked(
     if shard is None:
         for name in store.remove_unfinished():
             log.info("removed the unfinished generation %s of an earlier build", name)
-    if not articles:
-        where = ", ".join(sources) if sources else "the given articles"
-        detail = ""
-        if skipped:
-            detail = f" ({len(skipped)} skipped, first: {skipped[0].path}: {skipped[0].reason})"
-        raise NothingIndexed(f"no article could be indexed from {where}{detail}")
+    read = Counted(articles)
+    planned: Iterable[Article] = read
     rows: list[int] = []
     if shard is not None:  # a shard may well be empty: it still reports done
-        articles, rows = shard_slice(store, articles, shard)
+        planned, rows = shard_slice(store, read, shard)
 
     previous = _previous_generation(store)
     if previous is not None and not rebuild:
         # Backend "auto" goes on embedding as the serving generation was embedded: its cached
         # vectors stay valid and a running reader's query embedder keeps matching.
         embedder.use_index_backend(_index_backend(store, previous.generation))
-    plan = _plan(articles, previous, rebuild, shard)
-
-    cache = _open_cache(root / CACHE_PATH, embedder, clean_cache)
-    generation = new_generation_id()
+    plan = plan_build(planned, previous, rebuild, root, shard)
     try:
-        if clean_cache:
-            log.info("emptied the embedding cache (%d vectors)", cache.clear())
-        vectors = _embed(plan.records, embedder, cache, progress, root)
-        if shard is not None:
-            manifest = write_shard(
-                store, shard, previous, plan.records, rows, vectors.paragraphs, vectors.sentences,
-                _manifest(generation, embedder), settings.index.approximate_above,
-            )
-            generation = manifest.generation
-        else:
-            manifest = store.publish(
-                plan.records, vectors.paragraphs, vectors.sentences,
-                _manifest(generation, embedder),
-                approximate_above=settings.index.approximate_above, embedder=embedder,
-            )
+        skipped = (*web_skipped, *articles.skipped)
+        if not read.count:
+            where = ", ".join(sources) if sources else "the given articles"
+            detail = ""
+            if skipped:
+                detail = f" ({len(skipped)} skipped, first: {skipped[0].path}: {skipped[0].reason})"
+            raise NothingIndexed(f"no article could be indexed from {where}{detail}")
+        manifest, vectors = _write(store, settings, root, plan, rows, previous, embedder,
+                                   clean_cache=clean_cache, progress=progress, shard=shard)
     finally:
-        cache.close()
+        plan.records.close()
+    generation = manifest.generation
     pruned, saved = _tidy(store, settings, root, rebuild=rebuild, sharded=shard is not None)
 
     summary = BuildSummary(
@@ -319,6 +225,47 @@ def _build_locked(
     )
     log.info("built generation %s: %s", generation, summary)
     return summary
+
+
+def _write(
+    store: Storage,
+    settings: KnowledgeBaseSettings,
+    root: Path,
+    plan: BuildPlan,
+    rows: Sequence[int],
+    previous: PreviousGeneration | None,
+    embedder: Embedder,
+    *,
+    clean_cache: bool,
+    progress: bool,
+    shard: Shard | None,
+) -> tuple[Manifest, Embedded]:
+    """Embed the plan's texts and write them as a new generation (or shard): its manifest."""
+    from index.store import DiskStore
+
+    if isinstance(store, DiskStore):
+        # Before the vectors' scratch files take the room the generation itself needs.
+        store.check_room(plan.records, embedder.dimensions, settings.index.approximate_above)
+    cache = _open_cache(root / CACHE_PATH, embedder, clean_cache)
+    generation = new_generation_id()
+    try:
+        if clean_cache:
+            log.info("emptied the embedding cache (%d vectors)", cache.clear())
+        vectors = _embed(plan.records, embedder, cache, progress, root)
+        if shard is not None:
+            manifest = write_shard(
+                store, shard, previous, plan.records, rows, vectors.paragraphs, vectors.sentences,
+                _manifest(generation, embedder), settings.index.approximate_above,
+            )
+        else:
+            manifest = store.publish(
+                plan.records, vectors.paragraphs, vectors.sentences,
+                _manifest(generation, embedder),
+                approximate_above=settings.index.approximate_above, embedder=embedder,
+            )
+    finally:
+        cache.close()
+    return manifest, vectors
 
 
 def _prune_cache(root: Path) -> tuple[int, int]:

@@ -158,19 +158,50 @@ def _is_closing(text: str) -> bool:
 
 def clean_documents(docs: Sequence[Document], settings: SplitSettings) -> tuple[Document, ...]:
     """Normalize text and drop boilerplate blocks; verbatim documents are returned unchanged."""
-    normalized = [doc if doc.verbatim else _normalized(doc) for doc in docs]
-    prose = [doc for doc in normalized if not doc.verbatim]
-    threshold = max(2, settings.repeat_threshold)
-    counts: Counter[str] = Counter()
-    if len(prose) >= 2 * threshold:
-        for doc in prose:
-            counts.update({block_key(block.text) for block in doc.blocks})
-    repeated = {key for key, count in counts.items() if key and count >= threshold}
-    ubiquitous = {key for key in repeated if counts[key] * 2 > len(prose)}
-    return tuple(
-        doc if doc.verbatim else _cleaned(doc, repeated, ubiquitous, settings.min_chars)
-        for doc in normalized
-    )
+    cleaner = Cleaner(settings)
+    normalized = [cleaner.add(doc) for doc in docs]
+    cleaner.finish()
+    return tuple(cleaner.clean(doc) for doc in normalized)
+
+
+class Cleaner:
+    """Cleaning in two steps, so documents can stream: ``add`` each, ``finish``, ``clean`` each.
+
+    Repetition (rule 1) is counted over every prose document first; ``clean`` then needs only
+    the document at hand.
+    """
+
+    def __init__(self, settings: SplitSettings) -> None:
+        self._settings = settings
+        self._threshold = max(2, settings.repeat_threshold)
+        self._counts: Counter[str] = Counter()
+        self._prose = 0
+        self._repeated: set[str] = set()
+        self._ubiquitous: set[str] = set()
+
+    def add(self, doc: Document) -> Document:
+        """``doc`` normalized (verbatim ones unchanged), its blocks counted for repetition."""
+        if doc.verbatim:
+            return doc
+        normalized = _normalized(doc)
+        self._prose += 1
+        self._counts.update({block_key(block.text) for block in normalized.blocks})
+        return normalized
+
+    def finish(self) -> None:
+        """Settle which blocks repeat, once every document was added."""
+        if self._prose < 2 * self._threshold:  # too few articles for repetition to mean much
+            self._counts.clear()
+        counts = self._counts
+        self._repeated = {key for key, n in counts.items() if key and n >= self._threshold}
+        self._ubiquitous = {key for key in self._repeated if counts[key] * 2 > self._prose}
+        self._counts = Counter()
+
+    def clean(self, doc: Document) -> Document:
+        """An added (normalized) document without its boilerplate; verbatim ones unchanged."""
+        if doc.verbatim:
+            return doc
+        return _cleaned(doc, self._repeated, self._ubiquitous, self._settings.min_chars)
 
 
 def _normalized(doc: Document) -> Document:

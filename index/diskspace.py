@@ -63,12 +63,17 @@ def estimate_generation_bytes(
     articles: Sequence[ArticleRecord], dimensions: int, approximate_above: int
 ) -> int:
     """About how many bytes ``write_generation`` will write for ``articles`` (an upper estimate)."""
-    paragraphs = sum(len(a.paragraphs) for a in articles)
-    sentences = sum(len(p.sentences) for a in articles for p in a.paragraphs)
-    text = sum(len(p.text.encode("utf-8")) for a in articles for p in a.paragraphs)
+    # One pass: a big build's articles are read back from disk for every pass.
+    count = paragraphs = sentences = text = 0
+    for article in articles:
+        count += 1
+        paragraphs += len(article.paragraphs)
+        for p in article.paragraphs:
+            sentences += len(p.sentences)
+            text += len(p.text.encode("utf-8"))
     total = (
         text + paragraphs * _META_PER_PARAGRAPH + sentences * _META_PER_SENTENCE
-        + len(articles) * _META_PER_ARTICLE
+        + count * _META_PER_ARTICLE
         + text * _LEXICAL_PER_TEXT_BYTE + paragraphs * _LEXICAL_PER_PARAGRAPH
     )
     for rows in (paragraphs, sentences):

@@ -79,8 +79,15 @@ def load_paths(paths: Sequence[str | Path], *, max_file_mb: float = 0) -> LoadRe
 
     Files over ``max_file_mb`` megabytes (0 = no limit) are skipped with a reason.
     """
-    documents: list[Document] = []
     skipped: list[SkippedFile] = []
+    documents = tuple(iter_documents(paths, skipped, max_file_mb=max_file_mb))
+    return LoadResult(documents=documents, skipped=tuple(skipped))
+
+
+def iter_documents(
+    paths: Sequence[str | Path], skipped: list[SkippedFile], *, max_file_mb: float = 0
+) -> Iterator[Document]:
+    """The documents of ``load_paths``, a file at a time; what is skipped goes to ``skipped``."""
     first_source: dict[str, str] = {}
     for raw in paths:
         root = Path(raw)
@@ -106,8 +113,7 @@ def load_paths(paths: Sequence[str | Path], *, max_file_mb: float = 0) -> LoadRe
                     )
                     continue
                 first_source[document.article_id] = document.source
-                documents.append(document)
-    return LoadResult(documents=tuple(documents), skipped=tuple(skipped))
+                yield document
 
 
 def load_file(

@@ -3,15 +3,15 @@ generation, and ``publish_index`` switches to it once every shard has reported d
 
 Every shard reads the whole source list (cheap next to embedding) so that it numbers articles
 as a single build would, keeps the slice whose article ids hash to it, and assigns new ids in
-its own residue class (``index.build._plan``). A shard that died is simply run again: it replaces
-whatever rows it had written.
+its own residue class (``index.build_plan.plan_build``). A shard that died is simply run
+again: it replaces whatever rows it had written.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,7 +53,7 @@ def _sharded(store: Storage) -> MilvusStore:
 
 
 def shard_slice(
-    store: Storage, articles: Sequence[Article], shard: Shard
+    store: Storage, articles: Iterable[Article], shard: Shard
 ) -> tuple[list[Article], list[int]]:
     """The shard's articles, and each one's number in the whole build's order."""
     _sharded(store)

@@ -79,9 +79,7 @@ class DiskStore:
         generation = manifest.generation
         folder = generations_dir(self.root)
         temp = folder / f"{TEMP_PREFIX}{generation}"
-        needed = estimate_generation_bytes(articles, manifest.dimensions, approximate_above)
-        # Failing before writing leaves nothing to clean up, and says how much space to make.
-        check_space(folder, needed)
+        needed = self.check_room(articles, manifest.dimensions, approximate_above)
         try:
             final = write_generation(
                 temp, articles, paragraph_vectors, sentence_vectors, manifest,
@@ -99,6 +97,17 @@ class DiskStore:
                 raise disk_full(folder, "writing the new generation", reason, needed) from None
             raise
         return final
+
+    def check_room(
+        self, articles: Sequence[ArticleRecord], dimensions: int, approximate_above: int
+    ) -> int:
+        """The bytes a generation of ``articles`` needs; ``DiskFull`` when the disk lacks them.
+
+        Failing before writing leaves nothing to clean up, and says how much space to make.
+        """
+        needed = estimate_generation_bytes(articles, dimensions, approximate_above)
+        check_space(generations_dir(self.root), needed)
+        return needed
 
     def prune(self, keep: int) -> list[str]:
         """Delete generations older than the serving one and the ``keep`` newest others."""

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 from index.ann import (
     VectorSearch,
@@ -104,24 +107,27 @@ def write_generation(
     approximate search index whose recall is measured here. The manifest's counts, search
     indexes and files are filled in here; it is written last.
     """
-    from index.bm25 import LexicalIndex
+    from index.bm25_build import write_lexical
 
     directory.mkdir(parents=True)
-    paragraphs = [p for a in articles for p in a.paragraphs]
-    sentences = [s for p in paragraphs for s in p.sentences]
-    if paragraph_vectors.shape != (len(paragraphs), manifest.dimensions):
+    # Ids as flat arrays, not records: ``articles`` may be read back from disk (a big build).
+    paragraph_ids, sentence_ids = array("q"), array("q")
+    for article in articles:
+        for p in article.paragraphs:
+            paragraph_ids.append(p.paragraph_id)
+            sentence_ids.extend([s[0] for s in p.sentences])
+    if paragraph_vectors.shape != (len(paragraph_ids), manifest.dimensions):
         raise ValueError(f"paragraph vectors {paragraph_vectors.shape} do not match the paragraphs")
-    if sentence_vectors.shape != (len(sentences), manifest.dimensions):
+    if sentence_vectors.shape != (len(sentence_ids), manifest.dimensions):
         raise ValueError(f"sentence vectors {sentence_vectors.shape} do not match the sentences")
 
     _write_meta(directory / META_NAME, articles)
-    write_table(directory, PARAGRAPHS, [p.paragraph_id for p in paragraphs], paragraph_vectors)
-    write_table(directory, SENTENCES, [s[0] for s in sentences], sentence_vectors)
+    write_table(directory, PARAGRAPHS, np.frombuffer(paragraph_ids, np.int64), paragraph_vectors)
+    write_table(directory, SENTENCES, np.frombuffer(sentence_ids, np.int64), sentence_vectors)
     paragraph_search = _write_search_index(directory, PARAGRAPHS, SENTENCES, approximate_above)
     sentence_search = _write_search_index(directory, SENTENCES, PARAGRAPHS, approximate_above)
-    LexicalIndex.build([p.text for p in paragraphs], [p.paragraph_id for p in paragraphs]).save(
-        directory / LEXICAL_DIR
-    )
+    write_lexical(directory / LEXICAL_DIR, (p.text for a in articles for p in a.paragraphs),
+                  np.frombuffer(paragraph_ids, np.int64), scratch=directory)
 
     written = sorted(path for path in directory.rglob("*") if path.is_file())
     files = tuple((str(path.relative_to(directory)), path.stat().st_size) for path in written)
@@ -132,8 +138,8 @@ def write_generation(
     final = dataclasses.replace(
         manifest,
         articles=len(articles),
-        paragraphs=len(paragraphs),
-        sentences=len(sentences),
+        paragraphs=len(paragraph_ids),
+        sentences=len(sentence_ids),
         files=files,
         checksums=checksums,
         checksum_algorithm=CHECKSUM_ALGORITHM,

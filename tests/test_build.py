@@ -298,7 +298,7 @@ def test_an_index_split_the_old_way_serves_until_one_build_resplits_it(
     # An older splitter (here: one sentence per paragraph) and a manifest that predates the
     # splitter version, as an index built by an older citebot has.
     with monkeypatch.context() as patched:
-        patched.setattr("index.build.sentence_spans", lambda text: [(0, len(text))])
+        patched.setattr("index.build_plan.sentence_spans", lambda text: [(0, len(text))])
         build_index(kb_settings, embedder=embedder)
     root = Path(kb_settings.index.path)
     manifest_path = root / "generations" / read_current(root) / "manifest.json"

@@ -199,8 +199,10 @@ def test_a_full_disk_leaves_the_old_generation_serving(
     where = f"the disk holding {mount / 'index' / 'generations'} (mounted at {mount}"
     assert out["up_front"].startswith("not enough space for the new generation")
     assert str(mount) in out["up_front"] and "needs about" in out["up_front"]
-    assert out["midway"].startswith("writing the new generation failed: no space left")
-    assert where in out["midway"]
+    # Scratch files (spilled records, vectors) share the index's disk: it may fill there first.
+    assert out["midway"].startswith(("writing the new generation failed: no space left",
+                                     "storing the new vectors failed: no space left"))
+    assert str(mount) in out["midway"]
     assert out["after"] == {"serving": out["serving"], "leftovers": [],
                             "answers": json.loads(json.dumps(before))}
     assert out["with_room"] == "built"
