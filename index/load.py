@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from index.loaders.decode import FileTooLarge, UnreadableFile, read_bytes, read_text
 from index.loaders.docx import parse_docx
 from index.loaders.html import parse_html
+from index.loaders.jsonl_stream import stream_jsonl, streams
 from index.loaders.markdown import parse_markdown
 from index.loaders.pdf import parse_pdf
 from index.loaders.records import parse_json, parse_jsonl
@@ -100,9 +101,7 @@ def iter_documents(
             skipped.append(SkippedFile(str(root), "no such file or folder"))
             continue
         for path, article_id in files:
-            loaded, problems = load_file(path, article_id, max_file_mb=max_file_mb)
-            skipped.extend(problems)
-            for document in loaded:
+            for document in _file_documents(path, article_id, skipped, max_file_mb):
                 if document.article_id in first_source:
                     skipped.append(
                         SkippedFile(
@@ -114,6 +113,37 @@ def iter_documents(
                     continue
                 first_source[document.article_id] = document.source
                 yield document
+
+
+def _file_documents(
+    path: Path, article_id: str, skipped: list[SkippedFile], max_file_mb: float
+) -> Iterator[Document]:
+    """The documents of one file; a big JSON Lines file is read a line at a time."""
+    limit = int(max_file_mb * _MB) if max_file_mb > 0 else 0
+    try:
+        streamed = streams(path, limit)
+    except FileTooLarge as exc:
+        skipped.append(SkippedFile(str(path), _too_large(exc, max_file_mb)))
+        return
+    if not streamed:
+        loaded, problems = load_file(path, article_id, max_file_mb=max_file_mb)
+        skipped.extend(problems)
+        yield from loaded
+        return
+    for item in stream_jsonl(path, article_id=article_id, source=str(path)):
+        if isinstance(item, SkippedFile):
+            skipped.append(item)
+        elif any(block.text.strip() for block in item.blocks):
+            yield item
+        else:
+            skipped.append(SkippedFile(f"{path} ({item.article_id})", "no paragraphs of text"))
+
+
+def _too_large(exc: FileTooLarge, max_file_mb: float) -> str:
+    return (
+        f"{exc.size / _MB:.1f} MB is over the {max_file_mb:g} MB limit "
+        "(raise [index] max_file_mb to index it)"
+    )
 
 
 def load_file(
@@ -138,11 +168,7 @@ def load_file(
             text = read_text(path, limit)
             documents, skipped = parser(text, article_id=article_id, source=source)
     except FileTooLarge as exc:
-        reason = (
-            f"{exc.size / _MB:.1f} MB is over the {max_file_mb:g} MB limit "
-            "(raise [index] max_file_mb to index it)"
-        )
-        return [], [SkippedFile(source, reason)]
+        return [], [SkippedFile(source, _too_large(exc, max_file_mb))]
     except UnreadableFile as exc:
         return [], [SkippedFile(source, str(exc))]
     except Exception as exc:  # a parser bug on one odd file must not stop the whole build

@@ -111,6 +111,37 @@ def test_jsonl_both_shapes_bad_line_and_verbatim_numbering(tmp_path: Path) -> No
     ]
 
 
+def test_big_jsonl_streams_a_line_at_a_time_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from index import load
+    from index.loaders import jsonl_stream
+
+    path = tmp_path / "dump.jsonl"
+    lines = [json.dumps({"id": f"r{i}", "title": f"Record {i}", "text": f"Body {i}.\n\nMore."})
+             for i in range(5)]
+    lines[2] = "{broken"
+    lines.insert(4, json.dumps({"id": "empty", "paragraphs": ["  "]}))
+    lines.append(json.dumps({"title": "Café \u00e9t\u00e9", "text": "Été."}, ensure_ascii=False))
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode("utf-8") + b"\r\n")
+    whole = load_paths([path])
+    monkeypatch.setattr(jsonl_stream, "STREAM_BYTES", 1)
+    streamed = load_paths([path])
+    assert streamed == whole and len(whole.documents) == 5
+    assert [s.reason.split(" (")[0] for s in streamed.skipped] == [
+        "malformed JSON", "no text in 'paragraphs'"]
+
+    # Lazily: the first article comes before the file's end is read.
+    skipped: list = []
+    documents = load.iter_documents([path], skipped)
+    assert next(documents).article_id == "r0"
+    with open(path, "ab") as handle:
+        handle.write(json.dumps({"id": "late", "text": "Appended."}).encode() + b"\n")
+    assert [d.article_id for d in documents][-1] == "late"
+    monkeypatch.setattr(jsonl_stream, "STREAM_BYTES", 10**9)
+    assert load_paths([path], max_file_mb=0.000001).skipped[0].reason.startswith("0.0 MB is over")
+
+
 def test_json_file_with_list_or_single_object(tmp_path: Path) -> None:
     (tmp_path / "many.json").write_text(
         json.dumps([{"id": "x", "title": "X", "text": "Ex."}, {"title": "Y", "paragraphs": ["Why."]}])

@@ -28,20 +28,29 @@ def parse_jsonl(
     documents: list[Document] = []
     skipped: list[SkippedFile] = []
     for number, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{source}:line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            skipped.append(SkippedFile(where, f"malformed JSON ({exc.msg} at column {exc.colno})"))
-            continue
-        try:
-            fallback = f"{article_id}-{number}"
-            documents.append(record_document(record, source=source, fallback_id=fallback))
-        except BadRecord as exc:
-            skipped.append(SkippedFile(where, str(exc)))
+        item = jsonl_record(line, number, article_id=article_id, source=source)
+        if isinstance(item, Document):
+            documents.append(item)
+        elif item is not None:
+            skipped.append(item)
     return documents, skipped
+
+
+def jsonl_record(
+    line: str, number: int, *, article_id: str, source: str
+) -> Document | SkippedFile | None:
+    """The article of line ``number`` of a JSON Lines file, why it was skipped, or None if blank."""
+    if not line.strip():
+        return None
+    where = f"{source}:line {number}"
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return SkippedFile(where, f"malformed JSON ({exc.msg} at column {exc.colno})")
+    try:
+        return record_document(record, source=source, fallback_id=f"{article_id}-{number}")
+    except BadRecord as exc:
+        return SkippedFile(where, str(exc))
 
 
 def parse_json(
