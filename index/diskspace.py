@@ -15,9 +15,10 @@ from index.storage import ArticleRecord
 
 # Measured on SQuAD v1.1 dev and the test corpus, rounded up: SQLite stores a paragraph's text
 # with its hash, row and key overhead; a sentence row with its index entry; BM25 postings and
-# vocabulary take about the text's size again.
+# vocabulary take about the text's size again; each sentence's stored terms about 0.75 of it.
 _META_PER_PARAGRAPH = 200
 _META_PER_SENTENCE = 48
+_TERMS_PER_TEXT_BYTE = 0.8
 _META_PER_ARTICLE = 400
 _LEXICAL_PER_TEXT_BYTE = 1.2
 _LEXICAL_PER_PARAGRAPH = 32
@@ -72,7 +73,8 @@ def estimate_generation_bytes(
             sentences += len(p.sentences)
             text += len(p.text.encode("utf-8"))
     total = (
-        text + paragraphs * _META_PER_PARAGRAPH + sentences * _META_PER_SENTENCE
+        text * (1 + _TERMS_PER_TEXT_BYTE) + paragraphs * _META_PER_PARAGRAPH
+        + sentences * _META_PER_SENTENCE
         + count * _META_PER_ARTICLE
         + text * _LEXICAL_PER_TEXT_BYTE + paragraphs * _LEXICAL_PER_PARAGRAPH
     )

@@ -40,6 +40,11 @@ GENERATION_MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE paragraphs ADD COLUMN page INTEGER;
     """,
+    # 3: each sentence's lexical terms (``index.lexical_tokens``), space-separated, written at
+    # build time so a search reads its candidates' wording instead of tokenizing their texts.
+    """
+    ALTER TABLE sentences ADD COLUMN terms TEXT;
+    """,
 )
 
 # The embedding cache outlives generations (and citebot versions), so it migrates in place.

@@ -116,7 +116,7 @@ class HybridSearcher:
                 spans,
                 heading,
                 # get() calls the factory at once, so binding this iteration's values is safe.
-                pieces=self._paragraph_terms.get(pid, partial(paragraph_terms, ref.text, spans)),
+                pieces=self._pieces(pid, ref.text, group),
                 head_pieces=self._heading_terms.get(heading, partial(heading_terms, heading)),
             )
             features["sentence"][i] = float(scores.max()) if len(group) else dense[i]
@@ -155,6 +155,16 @@ class HybridSearcher:
             found += [owners[int(i)] for i in top[0] if int(i) in owners]
         found += [int(pid) for pid in prior]
         return list(dict.fromkeys(found))
+
+    def _pieces(
+        self, pid: int, text: str, group: Sequence[SentenceRow]
+    ) -> Sequence[Sequence[str]]:
+        """Each sentence's terms: as stored at build time, else tokenized (and remembered)."""
+        stored = [s.terms for s in group if s.terms is not None]
+        if group and len(stored) == len(group):
+            return stored
+        spans = [(s.start, s.end) for s in group]
+        return self._paragraph_terms.get(pid, partial(paragraph_terms, text, spans))
 
     @staticmethod
     def _hit(pool: Pool, i: int) -> Hit:

@@ -41,6 +41,9 @@ class SentenceRow:
     paragraph_id: int
     start: int
     end: int
+    # Its lexical terms as ``index.lexical_tokens.sentence_terms`` gives them, when the engine
+    # stored them at build time (None: tokenize ``text[start:end]``).
+    terms: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

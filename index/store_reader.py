@@ -55,7 +55,10 @@ class Generation:
         self.sentence_index = sentence_index
         self.lexical = lexical
         self._conn = conn
-        self._row_sql = _row_sql(schema_version(conn))
+        version = schema_version(conn)
+        self._row_sql = _row_sql(version)
+        # Generations written before migration 3 have no stored terms: search tokenizes them.
+        self._terms_column = "terms" if version >= 3 else "NULL"
         # One connection for all threads: a generation's files may be deleted (pruned) while a
         # reader still serves from it, and an already-open connection keeps working.
         self._lock = threading.Lock()
@@ -256,12 +259,14 @@ class Generation:
         """Sentences of each paragraph, in text order."""
         grouped: dict[int, list[SentenceRow]] = {int(i): [] for i in paragraph_ids}
         rows = self._query_in(
-            'SELECT id, paragraph_id, start, "end" FROM sentences WHERE paragraph_id IN ({marks}) '
-            "ORDER BY paragraph_id, start",
+            f'SELECT id, paragraph_id, start, "end", {self._terms_column} FROM sentences '
+            "WHERE paragraph_id IN ({marks}) ORDER BY paragraph_id, start",
             list(grouped),
         )
-        for row in rows:
-            grouped[row[1]].append(SentenceRow(*row))
+        for sid, pid, start, end, terms in rows:
+            # str.split() (no argument) makes "" no terms at all; terms never hold spaces.
+            stored = None if terms is None else tuple(terms.split())
+            grouped[pid].append(SentenceRow(sid, pid, start, end, stored))
         return {pid: tuple(sents) for pid, sents in grouped.items()}
 
     def sentence_paragraphs(self, sentence_ids: Sequence[int]) -> dict[int, int]:

@@ -22,6 +22,7 @@ from index.ann import (
 )
 from index.diskarray import VectorRows
 from index.errors import IndexCorrupt
+from index.lexical_tokens import sentence_terms
 from index.manifest import (
     CHECKSUM_ALGORITHM,
     REBUILD_HINT,
@@ -83,9 +84,14 @@ def _write_meta(path: Path, articles: Sequence[ArticleRecord]) -> None:
                      for p in article.paragraphs],
                 )
                 conn.executemany(
-                    "INSERT INTO sentences VALUES (?, ?, ?, ?)",
-                    [(sid, p.paragraph_id, start, end)
-                     for p in article.paragraphs for sid, start, end in p.sentences],
+                    "INSERT INTO sentences VALUES (?, ?, ?, ?, ?)",
+                    [(sid, p.paragraph_id, start, end, " ".join(terms))
+                     for p in article.paragraphs
+                     for (sid, start, end), terms in zip(
+                         p.sentences,
+                         sentence_terms(p.text, [(s, e) for _, s, e in p.sentences]),
+                         strict=True,
+                     )],
                 )
     finally:
         conn.close()

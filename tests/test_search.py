@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,7 @@ from index.bm25 import LexicalIndex
 from index.fusion import SIGNALS, fuse, lexical_match
 from index.search import HybridSearcher
 from index.settings import SearchSettings
+from index.store_layout import META_NAME
 from index.store_reader import Generation, open_generation
 
 # -- signals and fusion on constructed examples (no model) ---------------------------------------
@@ -282,3 +286,35 @@ def test_degenerate_queries(searcher: HybridSearcher) -> None:
     assert len(searcher.search("owls", 100)) == sum(
         len(a["paragraphs"]) for a in {**CORPUS, **EXTRA}.values()  # type: ignore[arg-type]
     )
+
+
+@pytest.mark.model
+def test_stored_sentence_terms_rank_exactly_as_tokenizing_the_texts(
+    generation: Generation, embedder: Embedder, tmp_path: Path
+) -> None:
+    # A generation written before migration 3 has no stored terms: its searches tokenize the
+    # candidates' texts. Both ways must give the same hits with the same signals.
+    old = tmp_path / "generations" / generation.generation
+    shutil.copytree(generation.path, old)
+    meta = old / META_NAME
+    with sqlite3.connect(meta) as conn:
+        conn.execute("ALTER TABLE sentences DROP COLUMN terms")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 3")
+    conn.close()
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["files"][META_NAME] = meta.stat().st_size
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    tokenizing = Generation.open(old, embedder)
+    some = list(tokenizing.rows([1, 2, 3]))
+    assert some and all(
+        s.terms is None for group in tokenizing.sentences([r.paragraph_id for r in some]).values()
+        for s in group
+    )
+    stored = generation.sentences([r.paragraph_id for r in some])
+    assert all(s.terms for group in stored.values() for s in group)
+
+    for query in ("How far can an owl turn its head?", "Which pump takes cartridge 7144?",
+                  "sourdough bread", "Who found the basalt stone at Dhiban?"):
+        new = HybridSearcher(generation, embedder, SearchSettings()).search(query, 5)
+        before = HybridSearcher(tokenizing, embedder, SearchSettings()).search(query, 5)
+        assert new == before
