@@ -37,6 +37,9 @@ _PARAMS = "params.json"
 _VOCAB = "vocab.json"
 _ARRAYS = ("ids", "lengths", "indptr", "rows", "weights")
 _POSTINGS = ("rows", "weights")
+# Above this many paragraphs, ``top`` bounds the k-th best score from a 1-in-_SAMPLE_STEP sample.
+_SAMPLE_ABOVE = 65_536
+_SAMPLE_STEP = 16
 
 
 class LexicalFormatError(ValueError):
@@ -250,18 +253,36 @@ class LexicalIndex(TermStatistics):
         return self.top(self.all_scores(query), k)
 
     def top(self, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The ``k`` best (paragraph id, score) pairs of ``all_scores`` output, positive only."""
-        # Select among the matching documents only: at a million paragraphs a partition of
-        # every score costs more than the scoring itself.
-        positive = np.flatnonzero(scores > 0)
-        k = min(k, len(positive))
-        if k <= 0:
+        """The ``k`` best (paragraph id, score) pairs of ``all_scores`` output, positive only.
+
+        Best first; among equal scores the lower paragraph id first, the cut included.
+        """
+        if k <= 0 or not len(scores):
             return []
-        top = positive
-        if len(positive) > k:
-            top = positive[np.argpartition(-scores[positive], k - 1)[:k]]
-        top = top[np.lexsort((self.ids[top], -scores[top]))]
-        return [(int(self.ids[i]), float(scores[i])) for i in top]
+        bound = self._bound(scores, k)
+        rows = np.flatnonzero(scores >= bound) if bound > 0 else np.flatnonzero(scores > 0)
+        values = scores[rows]
+        if len(rows) > k:
+            # Select among the rows that can still make the top k: at a million paragraphs a
+            # partition of every score costs more than the scoring itself.
+            # Negated, so the k best are the k smallest: numpy's selection is slow towards the
+            # far end of an array with many equal values (here, zeros).
+            kth = -np.partition(-values, k - 1)[k - 1]
+            above = rows[values > kth]
+            tied = rows[values == kth]
+            tied = tied[np.argsort(self.ids[tied], kind="stable")[: k - len(above)]]
+            rows = np.concatenate([above, tied])
+        rows = rows[np.lexsort((self.ids[rows], -scores[rows]))]
+        return [(int(self.ids[i]), float(scores[i])) for i in rows]
+
+    @staticmethod
+    def _bound(scores: np.ndarray, k: int) -> float:
+        """A score the ``k`` best all reach: the k-th best of a sample (0 for small arrays)."""
+        # Any subset's k-th best is at most the whole array's, so nothing of the top k is lost;
+        # a 1-in-16 sample leaves about 16k rows to partition instead of every match.
+        if len(scores) < _SAMPLE_ABOVE or len(scores) // _SAMPLE_STEP < k:
+            return 0.0
+        return float(-np.partition(-scores[::_SAMPLE_STEP], k - 1)[k - 1])
 
     def score(self, query: str, ids: Sequence[int]) -> np.ndarray:
         """BM25 scores of the given paragraph ids (0 for unknown ids)."""

@@ -124,3 +124,20 @@ def test_empty_index_searches_to_nothing(tmp_path: Path) -> None:
 def test_build_rejects_mismatched_ids() -> None:
     with pytest.raises(ValueError):
         LexicalIndex.build(["one", "two"], [1])
+
+
+@pytest.mark.parametrize("size", [1_000, 300_000])
+@pytest.mark.parametrize("k", [1, 40, 5_000])
+def test_top_is_the_best_k_with_ties_cut_by_lower_id(size: int, k: int) -> None:
+    rng = np.random.default_rng(size + k)
+    # Few distinct values, many zeros: ties straddle the cut, as with paragraphs of equal length
+    # holding the same query terms; above 65,536 rows the sampled bound is used.
+    scores = np.round(rng.exponential(1.0, size), 1).astype(np.float32)
+    scores[rng.random(size) < 0.6] = 0.0
+    ids = rng.permutation(size * 3)[:size].astype(np.int64)
+    index = LexicalIndex(ids, np.ones(size, dtype=np.float32), [], np.zeros(1, dtype=np.int64),
+                         np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
+    positive = np.flatnonzero(scores > 0)
+    expected = positive[np.lexsort((ids[positive], -scores[positive]))][:k]
+    assert index.top(scores, k) == [(int(ids[i]), float(scores[i])) for i in expected]
+    assert index.top(scores, 0) == [] and index.top(np.zeros(size, dtype=np.float32), k) == []
