@@ -73,7 +73,8 @@ def test_round_trip(index_root: Path, model: Embedder) -> None:
                      "2024-01-02"),
     ]
     assert gen.sentences([10, 11]) == {
-        10: (SentenceRow(1, 10, 0, 10, ("alpha", "one")), SentenceRow(2, 10, 11, 21, ("alpha", "two"))),
+        10: (SentenceRow(1, 10, 0, 10, ("alpha", "one")),
+             SentenceRow(2, 10, 11, 21, ("alpha", "two"))),
         11: (SentenceRow(3, 11, 0, 5, ("beta",)),),
     }
     # Stored as float16: exactly the rounded vectors come back, in the asked order.
