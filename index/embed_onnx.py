@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from index.errors import CitebotIndexError, first_line
-from index.span_pool import Span, span_vectors
+from index.span_pool import Span, lowercased, span_vectors
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -208,20 +208,23 @@ class OnnxEncoder:
         for row, encoding in enumerate(encodings):
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = 1
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        (hidden,) = self._session.run(["token_embeddings"], {n: feed[n] for n in self._inputs})
-        return self._pool(hidden, mask)
+        return self._pool(self._forward(ids, mask), mask)
 
     def _run_spans(self, text: str, spans: Sequence[Span]) -> tuple[np.ndarray, np.ndarray]:
         """One text's pooled vector and its spans' vectors from the same forward pass."""
         encoding = self._tokenizer.encode(text)
         ids = np.asarray([encoding.ids], dtype=np.int64)
         mask = np.ones_like(ids)
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        (hidden,) = self._session.run(["token_embeddings"], {n: feed[n] for n in self._inputs})
+        hidden = self._forward(ids, mask)
         return self._pool(hidden, mask)[0], span_vectors(
             hidden[0], encoding.offsets, encoding.special_tokens_mask, spans
         )
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The model's token embeddings of a batch of token ids."""
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        (hidden,) = self._session.run(["token_embeddings"], {n: feed[n] for n in self._inputs})
+        return np.asarray(hidden)
 
     def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.spec.pooling == "cls":
@@ -261,12 +264,7 @@ class OnnxEncoder:
         if not texts:
             return []
         if self.spec.lowercase:
-            lowered = [t.lower() for t in texts]
-            # Lower-casing can change a text's length (e.g. "İ") and so every offset after it:
-            # those texts' spans are left to be embedded alone.
-            spans = [s if len(low) == len(t) else [(0, 0)] * len(s)
-                     for s, low, t in zip(spans, lowered, texts, strict=True)]
-            texts = lowered
+            texts, spans = lowercased(texts, spans)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         results = list(self._pool_threads.map(
             lambda i: self._run_spans(texts[i], spans[i]), order

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from index.errors import CitebotIndexError, first_line
-from index.span_pool import Span, span_vectors
+from index.span_pool import Span, lowercased, span_vectors
 
 if TYPE_CHECKING:  # torch and sentence-transformers take seconds to import: only when embedding
     from sentence_transformers import SentenceTransformer
@@ -88,10 +88,7 @@ class TorchEncoder:
         if not texts:
             return []
         if getattr(self.model[0], "do_lower_case", False):  # the model reads lower-cased text
-            lowered = [t.lower() for t in texts]
-            spans = [s if len(low) == len(t) else [(0, 0)] * len(s)
-                     for s, low, t in zip(spans, lowered, texts, strict=True)]
-            texts = lowered
+            texts, spans = lowercased(texts, spans)
         with self.lock:
             tokens = self.model.encode(
                 list(texts), batch_size=self.batch_size, show_progress_bar=False,

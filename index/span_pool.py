@@ -62,6 +62,18 @@ def span_vectors(
     return out
 
 
+def lowercased(
+    texts: Sequence[str], spans: Sequence[Sequence[Span]]
+) -> tuple[list[str], list[Sequence[Span]]]:
+    """The texts lower-cased for a model that reads them so, and spans that still fit them."""
+    lowered = [t.lower() for t in texts]
+    # Lower-casing can change a text's length (e.g. "İ") and so every offset after it: those
+    # texts' spans become empty (cut), so their sentences are embedded alone.
+    fitted = [s if len(low) == len(t) else [(0, 0)] * len(s)
+              for s, low, t in zip(spans, lowered, texts, strict=True)]
+    return lowered, fitted
+
+
 def cut_rows(vectors: np.ndarray) -> list[int]:
     """Rows of ``span_vectors``' result that the window cut (to embed alone)."""
     return [int(i) for i in np.flatnonzero(np.isnan(vectors[:, 0]))] if len(vectors) else []
