@@ -115,8 +115,8 @@ class HybridSearcher:
                 ref.text,
                 spans,
                 heading,
+                pieces=self._pieces(pid, ref.text, group, spans),
                 # get() calls the factory at once, so binding this iteration's values is safe.
-                pieces=self._pieces(pid, ref.text, group),
                 head_pieces=self._heading_terms.get(heading, partial(heading_terms, heading)),
             )
             features["sentence"][i] = float(scores.max()) if len(group) else dense[i]
@@ -157,13 +157,12 @@ class HybridSearcher:
         return list(dict.fromkeys(found))
 
     def _pieces(
-        self, pid: int, text: str, group: Sequence[SentenceRow]
+        self, pid: int, text: str, group: Sequence[SentenceRow], spans: list[tuple[int, int]]
     ) -> Sequence[Sequence[str]]:
         """Each sentence's terms: as stored at build time, else tokenized (and remembered)."""
         stored = [s.terms for s in group if s.terms is not None]
         if group and len(stored) == len(group):
             return stored
-        spans = [(s.start, s.end) for s in group]
         return self._paragraph_terms.get(pid, partial(paragraph_terms, text, spans))
 
     @staticmethod
