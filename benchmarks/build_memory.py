@@ -83,26 +83,34 @@ def prefill(root: Path, corpus: Path, backend: str, seed: int) -> int:
                            embedder.dimensions, backend=embedder.backend)
     rng = np.random.default_rng(seed)
     sentence_vectors: dict[bytes, np.ndarray] = {}
+    from index.embed import sentence_cache_text
     from index.sentences import sentence_spans
 
+    prefix, mode = embedder.passage_prefix, embedder.sentence_vectors
     keys: list[bytes] = []
     rows: list[np.ndarray] = []
     written = 0
 
     def vector_of(text: str) -> np.ndarray:
-        key = text_key(embedder.passage_prefix + passage_input(text))
+        key = text_key(prefix + passage_input(text))
         if key not in sentence_vectors:
             v = rng.normal(size=embedder.dimensions).astype(np.float32)
             sentence_vectors[key] = v / np.linalg.norm(v)
-            keys.append(key)
-            rows.append(sentence_vectors[key])
+            if mode == "alone":  # the build looks a sentence up by its text alone
+                keys.append(key)
+                rows.append(sentence_vectors[key])
         return sentence_vectors[key]
 
     for article in articles:
         for p in article.paragraphs:
-            parts = [vector_of(p.text[a:b]) for a, b in sentence_spans(p.text)] or [vector_of(p.text)]
+            spans = sentence_spans(p.text)
+            parts = [vector_of(p.text[a:b]) for a, b in spans] or [vector_of(p.text)]
+            if mode != "alone":  # pooled in context: a key per paragraph and span
+                keys += [text_key(sentence_cache_text(prefix, p.text, span, mode))
+                         for span in spans]
+                rows += parts[: len(spans)]
             mean = np.mean(parts, axis=0)
-            keys.append(text_key(embedder.passage_prefix + passage_input(p.text)))
+            keys.append(text_key(prefix + passage_input(p.text)))
             rows.append((mean / np.linalg.norm(mean)).astype(np.float32))
         if len(keys) >= 20_000:
             cache.put_many(keys, np.stack(rows))

@@ -1,15 +1,16 @@
 """Index build throughput per embedding backend, next to raw encoding of the same texts.
 
 Usage: python benchmarks/build_throughput.py CORPUS.jsonl [--backends torch,onnx,onnx-int8]
-       [--sentence-vectors paragraph,alone] [--articles N] [--repeats N] [--threads N]
+       [--sentence-vectors shared,paragraph,alone] [--articles N] [--repeats N] [--threads N]
 
 CORPUS is a JSON Lines file of ``{"id", "title", "paragraphs": [...]}`` records (for example the
 SQuAD v1.1 dev corpus). For each backend the script, after loading the model once (not timed in
 the rates, shown apart):
 
 1. embeds every paragraph, then every sentence, with the embedder directly;
-2. for each way of making sentence vectors (``[embedding] sentence_vectors``: pooled from the
-   paragraph's pass, or each sentence embedded alone), runs a full ``build_index`` into a fresh
+2. for each way of making sentence vectors (``[embedding] sentence_vectors``: sharing the
+   paragraph's lower layers, pooled from its pass, or each sentence embedded alone), runs a
+   full ``build_index`` into a fresh
    index with an empty embedding cache;
 3. runs the same build again with nothing changed (a no-op build: nothing may be embedded);
 4. checks that every article and paragraph is indexed with the corpus's own numbering;
@@ -62,8 +63,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0,
                         help="embedding threads (default 0: the backend's own default)")
     parser.add_argument("--batch-size", type=int, default=32, help="torch batch size (default 32)")
-    parser.add_argument("--sentence-vectors", default="paragraph,alone",
-                        help="ways of making sentence vectors to build with (default both)")
+    parser.add_argument("--sentence-vectors", default="shared,paragraph,alone",
+                        help="ways of making sentence vectors to build with (default all)")
     parser.add_argument("--cache-dir", default="",
                         help="ONNX export cache (default: citebot's, ~/.cache/citebot)")
     return parser.parse_args()

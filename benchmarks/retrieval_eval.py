@@ -46,7 +46,7 @@ def _arguments() -> argparse.Namespace:
                              "text's (default %(default)s; 0 ignores titles)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--sentence-vectors", default=EmbeddingSettings.sentence_vectors,
-                        help="how sentence vectors are made: alone or paragraph "
+                        help="how sentence vectors are made: shared, paragraph or alone "
                              "(default %(default)s)")
     return parser.parse_args()
 

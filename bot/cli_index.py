@@ -199,7 +199,7 @@ def _print_stats(stats: IndexStats) -> None:
          f"{stats.paragraphs} ({_searched_by(stats.paragraph_search, stats.paragraph_recall)})"),
         ("sentences",
          f"{stats.sentences} ({_searched_by(stats.sentence_search, stats.sentence_recall)}"
-         f"{_split_by(stats.sentence_splitter)})"),
+         f"; vectors {stats.sentence_vectors}{_split_by(stats.sentence_splitter)})"),
         ("size", human_size(stats.size_bytes)),
         ("built", stats.built_at),
     )

@@ -115,7 +115,7 @@ def embed_records(
     sentence_count = sum(len(p.sentences) for a in records for p in a.paragraphs)
     paragraphs = scratch_table(scratch, paragraph_count, embedder.dimensions)
     sentences = scratch_table(scratch, sentence_count, embedder.dimensions)
-    if embedder.sentence_vectors == "paragraph":
+    if embedder.sentence_vectors != "alone":
         bar = _progress_bar(progress, paragraph_count, "paragraphs")
         try:
             counts = embed_in_context(records, paragraphs, sentences, embedder, cache, bar)

@@ -25,11 +25,11 @@ LOOKUP_PARAGRAPHS = 2048
 EMBED_PARAGRAPHS = 128
 
 
-def _keys(paragraph: ParagraphRecord, prefix: str) -> tuple[bytes, list[bytes]]:
+def _keys(paragraph: ParagraphRecord, prefix: str, mode: str) -> tuple[bytes, list[bytes]]:
     own = text_key(prefix + passage_input(paragraph.text))
     spans = [(start, end) for _sid, start, end in paragraph.sentences]
     return own, [
-        text_key(sentence_cache_text(prefix, paragraph.text, span, "paragraph")) for span in spans
+        text_key(sentence_cache_text(prefix, paragraph.text, span, mode)) for span in spans
     ]
 
 
@@ -70,12 +70,12 @@ def embed_in_context(
     bar: Any,
 ) -> tuple[int, int]:
     """Fill both tables (rows in build order); returns (paragraphs, sentences) embedded."""
-    prefix = embedder.passage_prefix
+    prefix, mode = embedder.passage_prefix, embedder.sentence_vectors
     stream: Iterator[ParagraphRecord] = (p for a in records for p in a.paragraphs)
     paragraph_row = sentence_row = 0
     embedded = embedded_sentences = 0
     while chunk := list(islice(stream, LOOKUP_PARAGRAPHS)):
-        keys = {id(p): _keys(p, prefix) for p in chunk}
+        keys = {id(p): _keys(p, prefix, mode) for p in chunk}
         known = cache.get_many(k for own, more in keys.values() for k in (own, *more))
         missing: list[ParagraphRecord] = []
         seen: set[bytes] = set()

@@ -12,6 +12,7 @@ import importlib.util
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -54,10 +55,12 @@ def sentence_cache_text(prefix: str, text: str, span: tuple[int, int], mode: str
     """What identifies a sentence's vector in the embedding cache.
 
     Alone, a sentence's vector depends on its text only; pooled from its paragraph's pass it
-    depends on the whole paragraph and where in it the sentence lies.
+    depends on the whole paragraph, where in it the sentence lies and how the pass was run.
     """
     if mode == "paragraph":
         return f"{prefix}{passage_input(text)}\x00sentence {span[0]}:{span[1]}"
+    if mode == "shared":
+        return f"{prefix}{passage_input(text)}\x00shared {span[0]}:{span[1]}"
     return prefix + passage_input(text[span[0] : span[1]])
 
 
@@ -92,7 +95,7 @@ class _Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def encode_spans(
-        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]], mode: str
     ) -> list[tuple[np.ndarray, np.ndarray]]: ...
 
 
@@ -114,7 +117,7 @@ class Embedder:
         passage_prefix: str = "",
         cache_dir: str = "",
         threads: int = 0,
-        sentence_vectors: str = "alone",
+        sentence_vectors: str = EmbeddingSettings.sentence_vectors,
     ) -> None:
         if sentence_vectors not in SENTENCE_VECTOR_MODES:
             raise EmbeddingModelError(
@@ -240,7 +243,10 @@ class Embedder:
         try:
             spec = folder_spec(self._folder)
             path = ensure_export(spec, self.model_id, backend, self.cache_dir)
-            return OnnxEncoder(spec, path, threads=self.threads)
+            # Exported on first use: only builds embed sentences in their paragraph's pass.
+            shared = partial(ensure_export, spec, self.model_id, backend, self.cache_dir,
+                             graph="shared")
+            return OnnxEncoder(spec, path, threads=self.threads, shared_model=shared)
         except OnnxExportError as exc:
             raise EmbeddingModelError(str(exc)) from None
 
@@ -337,27 +343,43 @@ class Embedder:
 
     @property
     def sentence_vectors(self) -> str:
-        """How this embedder makes sentence vectors: "paragraph" (pooled spans) or "alone"."""
-        if self.requested_sentence_vectors == "alone" or self._folder is None:
+        """How this embedder makes sentence vectors (``index.span_pool``): the mode asked for,
+        or "alone" where the model cannot pool spans that way."""
+        requested = self.requested_sentence_vectors
+        if requested == "alone" or self._folder is None:
             return "alone"
         from index.embed_onnx import OnnxExportError, folder_spec
+        from index.shared_layers import can_share
 
         try:  # span pooling means what text pooling means only for mean-pooling models
-            return "paragraph" if folder_spec(self._folder).pooling == "mean" else "alone"
+            if folder_spec(self._folder).pooling != "mean":
+                return "alone"
         except OnnxExportError:
             return "alone"
+        if requested == "shared" and not can_share(transformer_dir(self._folder)):
+            return "alone"
+        return requested
 
     def embed_with_sentences(
         self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each passage's vector and its sentence spans' vectors, from one pass over it.
+        """Each passage's vector and its sentence spans' vectors, as ``sentence_vectors`` says.
 
         Rows are L2-normalized float32; sentences the model's window cut are embedded alone.
         """
+        if not texts:
+            return []
+        if self.sentence_vectors == "alone":
+            sentences = self.embed_passages([t[a:b] for t, s in zip(texts, spans, strict=True)
+                                             for a, b in s])
+            ends = np.cumsum([len(s) for s in spans])
+            return list(zip(self.embed_passages(texts), np.split(sentences, ends[:-1]),
+                            strict=True))
         shift = len(self.passage_prefix)
         results = self._encoder().encode_spans(
             [self.passage_prefix + t for t in texts],
             [[(start + shift, end + shift) for start, end in s] for s in spans],
+            self.sentence_vectors,
         )
         cut = [(i, row) for i, (_v, rows) in enumerate(results) for row in cut_rows(rows)]
         if cut:

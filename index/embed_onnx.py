@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from index.errors import CitebotIndexError, first_line
-from index.span_pool import Span, lowercased, span_vectors
+from index.span_pool import Span, lowercased, sentence_bias, span_vectors
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -174,8 +175,9 @@ class OnnxEncoder:
 
     def __init__(
         self, spec: FolderSpec, model_path: Path, *, threads: int = 0,
-        batch_size: int = ONNX_BATCH_SIZE,
+        batch_size: int = ONNX_BATCH_SIZE, shared_model: Callable[[], Path] | None = None,
     ) -> None:
+        """``shared_model`` gives the "shared" sentence graph's file (exported on first use)."""
         self.spec = spec
         self.batch_size = max(1, batch_size)
         self.workers = threads if threads > 0 else physical_cores()
@@ -186,6 +188,9 @@ class OnnxEncoder:
         self._pool_threads = ThreadPoolExecutor(
             max_workers=self.workers, thread_name_prefix="citebot-embed"
         )
+        self._shared_model = shared_model
+        self._shared: onnxruntime.InferenceSession | None = None
+        self._shared_lock = threading.Lock()
 
     def _find_pad_id(self) -> int:
         for token in ("[PAD]", "<pad>"):
@@ -219,6 +224,30 @@ class OnnxEncoder:
         return self._pool(hidden, mask)[0], span_vectors(
             hidden[0], encoding.offsets, encoding.special_tokens_mask, spans
         )
+
+    def _run_shared(self, text: str, spans: Sequence[Span]) -> tuple[np.ndarray, np.ndarray]:
+        """The "shared" pass (``index.shared_layers``): the text's vector and its spans'."""
+        encoding = self._tokenizer.encode(text)
+        ids = np.asarray([encoding.ids], dtype=np.int64)
+        bias = sentence_bias(encoding.offsets, encoding.special_tokens_mask, spans)
+        feed = {"input_ids": ids, "token_type_ids": np.zeros_like(ids),
+                "sentence_bias": bias[None, None]}
+        session = self._shared_session()
+        whole, apart = session.run(
+            ["token_embeddings", "sentence_embeddings"],
+            {i.name: feed[i.name] for i in session.get_inputs()},
+        )
+        return self._pool(np.asarray(whole), np.ones_like(ids))[0], span_vectors(
+            np.asarray(apart)[0], encoding.offsets, encoding.special_tokens_mask, spans
+        )
+
+    def _shared_session(self) -> onnxruntime.InferenceSession:
+        with self._shared_lock:
+            if self._shared is None:
+                if self._shared_model is None:
+                    raise OnnxExportError("this encoder has no \"shared\" sentence graph")
+                self._shared = _session(self._shared_model(), 1)
+            return self._shared
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The model's token embeddings of a batch of token ids."""
@@ -258,17 +287,21 @@ class OnnxEncoder:
         return out
 
     def encode_spans(
-        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]], mode: str = "paragraph"
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each text's vector and its spans' vectors (NaN rows: spans the window cut)."""
+        """Each text's vector and its spans' vectors (NaN rows: spans the window cut).
+
+        ``mode`` is "paragraph" or "shared" (see ``index.span_pool``).
+        """
         if not texts:
             return []
         if self.spec.lowercase:
             texts, spans = lowercased(texts, spans)
+        if mode == "shared":
+            self._shared_session()  # export (once) before the workers start
+        run = self._run_shared if mode == "shared" else self._run_spans
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        results = list(self._pool_threads.map(
-            lambda i: self._run_spans(texts[i], spans[i]), order
-        ))
+        results = list(self._pool_threads.map(lambda i: run(texts[i], spans[i]), order))
         out: list[tuple[np.ndarray, np.ndarray]] = [results[0]] * len(texts)
         for i, result in zip(order, results, strict=True):
             out[i] = result

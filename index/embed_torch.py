@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from index.errors import CitebotIndexError, first_line
-from index.span_pool import Span, lowercased, span_vectors
+from index.span_pool import Span, lowercased, sentence_bias, span_vectors
 
 if TYPE_CHECKING:  # torch and sentence-transformers take seconds to import: only when embedding
     from sentence_transformers import SentenceTransformer
@@ -31,6 +31,7 @@ class TorchEncoder:
         self.device = device
         self.batch_size = max(1, batch_size)
         self.model = self._load(offline, threads)
+        self._shared: Any = None
         # Hugging Face fast tokenizers are not safe to call from several threads at once.
         self.lock = threading.Lock()
 
@@ -82,13 +83,19 @@ class TorchEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_spans(
-        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]], mode: str = "paragraph"
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each text's vector and its spans' vectors (NaN rows: spans the window cut)."""
+        """Each text's vector and its spans' vectors (NaN rows: spans the window cut).
+
+        ``mode`` is "paragraph" or "shared" (see ``index.span_pool``).
+        """
         if not texts:
             return []
         if getattr(self.model[0], "do_lower_case", False):  # the model reads lower-cased text
             texts, spans = lowercased(texts, spans)
+        if mode == "shared":
+            with self.lock:
+                return [self._shared_pass(t, s) for t, s in zip(texts, spans, strict=True)]
         with self.lock:
             tokens = self.model.encode(
                 list(texts), batch_size=self.batch_size, show_progress_bar=False,
@@ -101,10 +108,38 @@ class TorchEncoder:
         out: list[tuple[np.ndarray, np.ndarray]] = []
         for i, token_rows in enumerate(tokens):
             hidden = np.asarray(token_rows.float().cpu().numpy(), dtype=np.float32)
-            pooled = hidden.mean(axis=0)
-            pooled = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
-            out.append((pooled, span_vectors(
+            out.append((_mean_unit(hidden), span_vectors(
                 hidden, encoded["offset_mapping"][i][: len(hidden)],
                 encoded["special_tokens_mask"][i][: len(hidden)], spans[i],
             )))
         return out
+
+    def _shared_pass(self, text: str, spans: Sequence[Span]) -> tuple[np.ndarray, np.ndarray]:
+        """One text through ``index.shared_layers`` (the caller holds the lock)."""
+        import torch
+
+        if self._shared is None:
+            from index.shared_layers import shared_module
+
+            self._shared = shared_module(self.model[0].auto_model)
+        encoded = self.model.tokenizer(
+            text, return_offsets_mapping=True, return_special_tokens_mask=True,
+            truncation=True, max_length=self.model.max_seq_length, return_tensors="pt",
+        )
+        offsets = encoded["offset_mapping"][0].tolist()
+        special = encoded["special_tokens_mask"][0].tolist()
+        ids = encoded["input_ids"].to(self.device)
+        bias = torch.from_numpy(sentence_bias(offsets, special, spans))[None, None]
+        with torch.inference_mode():
+            whole, apart = self._shared(
+                ids, torch.zeros_like(ids), bias.to(self.device)
+            )
+        hidden = whole[0].float().cpu().numpy()
+        return _mean_unit(hidden), span_vectors(
+            apart[0].float().cpu().numpy(), offsets, special, spans
+        )
+
+
+def _mean_unit(hidden: np.ndarray) -> np.ndarray:
+    pooled = hidden.mean(axis=0)
+    return pooled / max(float(np.linalg.norm(pooled)), 1e-12)

@@ -195,6 +195,7 @@ class KnowledgeBase:
             sentence_search=describe(manifest.sentence_search),
             sentence_recall=manifest.sentence_search.recall_at_10,
             sentence_splitter=manifest.sentence_splitter,
+            sentence_vectors=manifest.sentence_vectors,
         )
 
     def embed_query(self, text: str) -> np.ndarray:

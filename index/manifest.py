@@ -92,8 +92,10 @@ class Manifest:
     # Version of the sentence splitter that made the stored sentence spans (a manifest written
     # before it was recorded reads as 1; 0 stands for a splitter passed in by the caller).
     sentence_splitter: int = SPLITTER_VERSION
-    # How sentence vectors were made ("paragraph" or "alone", see ``index.span_pool``); manifests
-    # written before it was recorded read as "alone".
+    # How sentence vectors were made ("shared", "paragraph" or "alone", see ``index.span_pool``);
+    # manifests written before it was recorded read as "alone". Informational: every mode's
+    # vectors answer the same queries, and a build in another mode embeds the sentences anew
+    # (their cache keys differ), so a config naming another mode serves this index as it is.
     sentence_vectors: str = "alone"
 
     def to_json(self) -> dict[str, Any]:
@@ -229,10 +231,6 @@ def stale_sentences(manifest: Manifest, where: Path) -> str | None:
     return None
 
 
-_HOW = {
-    "paragraph": "from each paragraph's forward pass", "alone": "by embedding each sentence alone",
-}
-
 
 def check_compatible(manifest: Manifest, embedder: Embedder, where: Path | str) -> None:
     """Raise ``IndexMismatch`` unless ``embedder`` embeds queries as the index was embedded."""
@@ -257,13 +255,6 @@ def check_compatible(manifest: Manifest, embedder: Embedder, where: Path | str) 
         raise IndexMismatch(
             f"index {where} embedded paragraphs with input version {manifest.passage_input} but "
             f"this citebot uses version {embedder.passage_input_version}; {REBUILD_HINT}"
-        )
-    if manifest.sentence_vectors != embedder.sentence_vectors:
-        how = _HOW.get(manifest.sentence_vectors, repr(manifest.sentence_vectors))
-        raise IndexMismatch(
-            f"index {where} made its sentence vectors {how} but the "
-            f"config asks for {embedder.sentence_vectors!r}; run `citebot index build` "
-            f"(or set [embedding] sentence_vectors = \"{manifest.sentence_vectors}\")"
         )
     if manifest.passage_prefix != embedder.passage_prefix:
         raise IndexMismatch(

@@ -120,6 +120,8 @@ class IndexStats:
     sentence_recall: float | None = None
     # Version of the sentence splitter that split the stored sentences (see index.sentences).
     sentence_splitter: int = 0
+    # How the sentence vectors were made: "shared", "paragraph" or "alone" (index.span_pool).
+    sentence_vectors: str = "alone"
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,10 @@ _PROBES = (
     "a",
     "Sourdough rises with wild yeast; the starter is fed flour and water every day.",
 )
+_SHARED_PROBE = (
+    "Barn owls hunt at night. They find mice by sound alone, even under snow! Their faces "
+    "work like dishes that gather sound."
+)
 
 
 
@@ -54,14 +58,21 @@ def default_cache_dir() -> Path:
     return Path(base).expanduser() / "citebot"
 
 
-def export_dir(cache_dir: Path, model_id: str, backend: str) -> Path:
-    """Where the export of ``model_id`` for ``backend`` is cached."""
+# The graphs an export can hold: "model" (token embeddings of texts: queries, paragraphs,
+# sentences alone) and "shared" (a paragraph's and its sentences' tokens in one pass, see
+# ``index.shared_layers``; only builds with ``sentence_vectors = "shared"`` need it).
+GRAPHS = ("model", "shared")
+
+
+def export_dir(cache_dir: Path, model_id: str, backend: str, graph: str = "model") -> Path:
+    """Where the export of ``model_id``'s ``graph`` for ``backend`` is cached."""
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in model_id)
-    return cache_dir / "onnx" / f"{safe}-{backend}-v{EXPORT_FORMAT_VERSION}"
+    kind = "" if graph == "model" else f"-{graph}"
+    return cache_dir / "onnx" / f"{safe}-{backend}{kind}-v{EXPORT_FORMAT_VERSION}"
 
 
 def export_ready(cache_dir: Path, model_id: str, backend: str) -> bool:
-    """Whether a finished export of ``model_id`` for ``backend`` is cached."""
+    """Whether a finished export of ``model_id``'s model graph for ``backend`` is cached."""
     return _complete(export_dir(cache_dir, model_id, backend))
 
 
@@ -78,8 +89,9 @@ def _complete(directory: Path) -> bool:
 def ensure_export(
     spec: FolderSpec, model_id: str, backend: str, cache_dir: Path,
     reference: TorchEncoder | None = None, steps: ExportSteps | None = None,
+    graph: str = "model",
 ) -> Path:
-    """The cached ONNX model file for ``backend``, exporting (and verifying) it on first use.
+    """The cached ONNX file of ``graph`` for ``backend``, exporting (and verifying) it on first use.
 
     Only an export loads the torch model (``reference``, loaded here when not given), so
     serving from the cache never imports torch. ``steps`` make the model files (default: torch's
@@ -87,12 +99,14 @@ def ensure_export(
     """
     if backend not in ONNX_BACKENDS:
         raise ValueError(f"not an ONNX backend: {backend!r}")
-    target = export_dir(cache_dir, model_id, backend)
+    if graph not in GRAPHS:
+        raise ValueError(f"not an exported graph: {graph!r}")
+    target = export_dir(cache_dir, model_id, backend, graph)
     if _complete(target):
         return target / _MODEL_FILE
     try:
         return _export_locked(
-            spec, model_id, backend, cache_dir, target, reference, steps or ExportSteps()
+            spec, model_id, backend, cache_dir, target, reference, steps or ExportSteps(), graph
         )
     except OSError as exc:
         raise OnnxExportError(
@@ -103,7 +117,7 @@ def ensure_export(
 
 def _export_locked(
     spec: FolderSpec, model_id: str, backend: str, cache_dir: Path, target: Path,
-    reference: TorchEncoder | None, steps: ExportSteps,
+    reference: TorchEncoder | None, steps: ExportSteps, graph: str,
 ) -> Path:
     # A second exporter of the same target waits for the first.
     with exclusive_lock(target.parent / f".{target.name}.lock"):
@@ -111,20 +125,24 @@ def _export_locked(
             return target / _MODEL_FILE
         for stale in target.parent.glob(f".{target.name}.tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)  # left by a killed export; we hold the lock
-        log.info("exporting %s to ONNX (%s), once", spec.folder.name, backend)
+        log.info("exporting %s to ONNX (%s, %s graph), once", spec.folder.name, backend, graph)
         reference = reference or _torch_reference(spec)
         temp = target.parent / f".{target.name}.tmp-{os.getpid()}"
         temp.mkdir()
         try:
             if backend == "onnx":
-                steps.export_fp32(spec, reference.model, temp / _MODEL_FILE)
+                export = steps.export_shared if graph == "shared" else steps.export_fp32
+                export(spec, reference.model, temp / _MODEL_FILE)
             else:
-                fp32 = ensure_export(spec, model_id, "onnx", cache_dir, reference, steps)
+                fp32 = ensure_export(spec, model_id, "onnx", cache_dir, reference, steps, graph)
                 steps.quantize(fp32, temp / _MODEL_FILE)
-            _verify(spec, temp / _MODEL_FILE, reference.encode, backend)
+            if graph == "shared":
+                _verify_shared(spec, temp / _MODEL_FILE, reference, backend)
+            else:
+                _verify(spec, temp / _MODEL_FILE, reference.encode, backend)
             files = {p.name: p.stat().st_size for p in temp.iterdir()}
             meta = {"format_version": EXPORT_FORMAT_VERSION, "model_id": model_id,
-                    "backend": backend, "files": files}
+                    "backend": backend, "graph": graph, "files": files}
             (temp / _META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             for path in temp.iterdir():
                 with open(path, "rb") as handle:
@@ -189,6 +207,74 @@ def export_fp32(spec: FolderSpec, model: SentenceTransformer, path: Path) -> Non
         ) from None
 
 
+def export_shared(spec: FolderSpec, model: SentenceTransformer, path: Path) -> None:
+    """Export the "shared" sentence pass (``index.shared_layers``) of the folder's transformer."""
+    import torch
+
+    from index.shared_layers import shared_module
+
+    transformer: Any = model[0]
+    ids = transformer.tokenizer(["a somewhat longer probe. two sentences"], return_tensors="pt")
+    sample = (ids["input_ids"], torch.zeros_like(ids["input_ids"]),
+              torch.zeros((1, 1, ids["input_ids"].shape[1], ids["input_ids"].shape[1])))
+    names = ["input_ids", "token_type_ids", "sentence_bias"]
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "token_type_ids": {0: "batch", 1: "sequence"},
+            "sentence_bias": {0: "batch", 2: "sequence", 3: "sequence"},
+            "token_embeddings": {0: "batch", 1: "sequence"},
+            "sentence_embeddings": {0: "batch", 1: "sequence"}}
+    try:
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                shared_module(transformer.auto_model.eval()), sample, str(path),
+                input_names=names, output_names=["token_embeddings", "sentence_embeddings"],
+                dynamic_axes=axes, opset_version=17, do_constant_folding=True, dynamo=False,
+            )
+        _unshare_weights(path)
+    except Exception as exc:  # the exporter raises many kinds; the user needs one line
+        first = first_line(exc)
+        raise OnnxExportError(
+            f"cannot export {spec.folder.name}'s shared sentence pass to ONNX ({first}); "
+            'set [embedding] sentence_vectors = "alone"'
+        ) from None
+
+
+def _unshare_weights(path: Path) -> None:
+    """Give every node its own copy of each weight it shares with another node.
+
+    The upper layers run twice on the same weights, and onnxruntime's int8 quantizer leaves a
+    weight with two consumers in float32 (measured: the sentence path then cost twice as much
+    as the paragraph's). The copies cost file size, not time.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    weights = {w.name: w for w in graph.initializer}
+    # The exporter aliases a weight used twice through Identity nodes: make those real weights.
+    aliases = [n for n in graph.node if n.op_type == "Identity" and n.input[0] in weights]
+    for node in aliases:
+        alias = numpy_helper.from_array(numpy_helper.to_array(weights[node.input[0]]),
+                                        node.output[0])
+        graph.initializer.append(alias)
+        weights[alias.name] = alias
+        graph.node.remove(node)
+    seen: set[str] = set()
+    for node in graph.node:
+        for position, name in enumerate(node.input):
+            if name not in weights:
+                continue
+            if name in seen:
+                copy = numpy_helper.from_array(
+                    numpy_helper.to_array(weights[name]), f"{name}/{node.name or position}"
+                )
+                graph.initializer.append(copy)
+                node.input[position] = copy.name
+            seen.add(name)
+    onnx.save(model, str(path))
+
+
 def quantize(source: Path, target: Path) -> None:
     """Dynamic int8 quantization; per channel, which keeps the vectors far closer to fp32."""
     try:
@@ -212,6 +298,7 @@ class ExportSteps:
     """The steps that write model files; a caller may replace them (tests count or slow them)."""
 
     export_fp32: Callable[[FolderSpec, SentenceTransformer, Path], None] = export_fp32
+    export_shared: Callable[[FolderSpec, SentenceTransformer, Path], None] = export_shared
     quantize: Callable[[Path, Path], None] = quantize
 
 
@@ -229,4 +316,28 @@ def _verify(
         raise OnnxExportError(
             f"the {backend} export of {spec.folder.name} is too far from the torch model "
             f"(cosine {worst:.3f} < {MIN_PROBE_COSINE}); use [embedding] backend = \"torch\""
+        )
+
+
+def _verify_shared(spec: FolderSpec, path: Path, reference: TorchEncoder, backend: str) -> None:
+    """Refuse a "shared" graph whose paragraph or sentence vectors drift from torch's."""
+    from index.sentences import sentence_spans
+
+    probes = [*_PROBES, _SHARED_PROBE]
+    spans = [sentence_spans(p) for p in probes]
+    encoder = OnnxEncoder(spec, path, threads=1, shared_model=lambda: path)
+    try:
+        ours = encoder.encode_spans(probes, spans, "shared")
+    finally:
+        encoder.close()
+    theirs = reference.encode_spans(probes, spans, "shared")
+    worst = 1.0
+    for (vector, rows), (their_vector, their_rows) in zip(ours, theirs, strict=True):
+        worst = min(worst, float(vector @ their_vector), *(float(a @ b) for a, b in zip(
+            rows, their_rows, strict=True) if not np.isnan(a[0]) and not np.isnan(b[0])))
+    if worst < MIN_PROBE_COSINE:
+        raise OnnxExportError(
+            f"the {backend} export of {spec.folder.name}'s shared sentence pass is too far from "
+            f"the torch model (cosine {worst:.3f} < {MIN_PROBE_COSINE}); "
+            'set [embedding] sentence_vectors = "alone"'
         )

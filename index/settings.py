@@ -67,10 +67,8 @@ class EmbeddingSettings:
     cache_dir: str = ""
     # CPU threads for embedding; 0 = the backend's default (one per physical core for ONNX).
     threads: int = 0
-    # "alone": every sentence is embedded as a text of its own; "paragraph": its vector is
-    # pooled from its paragraph's forward pass (one model pass per paragraph: builds ~2x
-    # faster, answers slightly less often right, see README "Performance"). Models that do
-    # not mean-pool their tokens always embed sentences alone.
+    # "alone", "shared" or "paragraph": how sentence vectors are made (``index.span_pool``).
+    # Models that cannot pool spans that way embed sentences alone.
     sentence_vectors: str = "alone"
 
 
