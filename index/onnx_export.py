@@ -190,21 +190,34 @@ def export_fp32(spec: FolderSpec, model: SentenceTransformer, path: Path) -> Non
             return self.network(**dict(zip(names, inputs, strict=True)), return_dict=False)[0]
 
     axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "token_embeddings"]}
+    _trace(_TokenEmbeddings(), tuple(sample[n] for n in names), path, names,
+           ["token_embeddings"], axes, failure=f"cannot export {spec.folder.name} to ONNX",
+           hint='use [embedding] backend = "torch"')
+
+
+def _trace(
+    module: Any, sample: tuple[Any, ...], path: Path, inputs: list[str], outputs: list[str],
+    axes: dict[str, dict[int, str]], *, failure: str, hint: str,
+    then: Callable[[Path], None] | None = None,
+) -> None:
+    """Trace ``module`` on ``sample`` into ``path`` (then run ``then`` on the file).
+
+    Any failure is one line: ``failure``, the first line of the cause, ``hint``.
+    """
+    import torch
+
     try:
         # The tracer warns about shape-dependent Python branches the exported graph handles.
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                _TokenEmbeddings(), tuple(sample[n] for n in names), str(path),
-                input_names=names, output_names=["token_embeddings"], dynamic_axes=axes,
-                opset_version=17, do_constant_folding=True, dynamo=False,
+                module, sample, str(path), input_names=inputs, output_names=outputs,
+                dynamic_axes=axes, opset_version=17, do_constant_folding=True, dynamo=False,
             )
+        if then is not None:
+            then(path)
     except Exception as exc:  # the exporter raises many kinds; the user needs one line
-        first = first_line(exc)
-        raise OnnxExportError(
-            f"cannot export {spec.folder.name} to ONNX ({first}); "
-            'use [embedding] backend = "torch"'
-        ) from None
+        raise OnnxExportError(f"{failure} ({first_line(exc)}); {hint}") from None
 
 
 def export_shared(spec: FolderSpec, model: SentenceTransformer, path: Path) -> None:
@@ -222,21 +235,10 @@ def export_shared(spec: FolderSpec, model: SentenceTransformer, path: Path) -> N
             "sentence_bias": {0: "batch", 2: "sequence", 3: "sequence"},
             "token_embeddings": {0: "batch", 1: "sequence"},
             "sentence_embeddings": {0: "batch", 1: "sequence"}}
-    try:
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                shared_module(transformer.auto_model.eval()), sample, str(path),
-                input_names=names, output_names=["token_embeddings", "sentence_embeddings"],
-                dynamic_axes=axes, opset_version=17, do_constant_folding=True, dynamo=False,
-            )
-        _unshare_weights(path)
-    except Exception as exc:  # the exporter raises many kinds; the user needs one line
-        first = first_line(exc)
-        raise OnnxExportError(
-            f"cannot export {spec.folder.name}'s shared sentence pass to ONNX ({first}); "
-            'set [embedding] sentence_vectors = "alone"'
-        ) from None
+    _trace(shared_module(transformer.auto_model.eval()), sample, path, names,
+           ["token_embeddings", "sentence_embeddings"], axes,
+           failure=f"cannot export {spec.folder.name}'s shared sentence pass to ONNX",
+           hint='set [embedding] sentence_vectors = "alone"', then=_unshare_weights)
 
 
 def _unshare_weights(path: Path) -> None:
