@@ -40,6 +40,15 @@ MASKED = float(np.finfo(np.float32).min)
 Span = tuple[int, int]
 
 
+def _text_tokens(
+    offsets: Sequence[tuple[int, int]], special: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each token's first and end character, and whether it is text (not special, not empty)."""
+    bounds = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    starts, ends = bounds[:, 0], bounds[:, 1]
+    return starts, ends, ~np.asarray(special, dtype=bool).reshape(-1) & (ends > starts)
+
+
 def span_vectors(
     hidden: np.ndarray,
     offsets: Sequence[tuple[int, int]],
@@ -55,10 +64,7 @@ def span_vectors(
     out = np.full((len(spans), hidden.shape[1]), np.nan, dtype=np.float32)
     if not len(spans):
         return out
-    marks = np.asarray(special, dtype=bool)
-    bounds = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
-    starts, ends = bounds[:, 0], bounds[:, 1]
-    text_tokens = ~marks & (ends > starts)
+    starts, ends, text_tokens = _text_tokens(offsets, special)
     if not text_tokens.any():
         return out
     # The window read up to here; a span ending later lost some words to truncation.
@@ -78,10 +84,8 @@ def sentence_groups(
     offsets: Sequence[tuple[int, int]], special: Sequence[int], spans: Sequence[Span]
 ) -> np.ndarray:
     """Which span each token belongs to (as ``span_vectors`` pools them); -1: no span."""
-    bounds = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
-    starts, ends = bounds[:, 0], bounds[:, 1]
-    text_tokens = ~np.asarray(special, dtype=bool) & (ends > starts)
-    groups = np.full(len(bounds), -1, dtype=np.int64)
+    starts, ends, text_tokens = _text_tokens(offsets, special)
+    groups = np.full(len(starts), -1, dtype=np.int64)
     for row, (start, end) in enumerate(spans):
         inside = text_tokens & (starts < end) & (ends > start) & (groups < 0)
         groups[inside] = row
