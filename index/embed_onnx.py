@@ -184,7 +184,7 @@ class OnnxEncoder:
             max_workers=self.workers, thread_name_prefix="citebot-embed"
         )
         self._shared_model = shared_model
-        self._shared: onnxruntime.InferenceSession | None = None
+        self._shared: tuple[onnxruntime.InferenceSession, list[str]] | None = None
         self._shared_lock = threading.Lock()
 
     def _run(self, text: str) -> np.ndarray:
@@ -208,21 +208,22 @@ class OnnxEncoder:
         bias = sentence_bias(encoding.offsets, encoding.special_tokens_mask, spans)
         feed = {"input_ids": ids, "token_type_ids": np.zeros_like(ids),
                 "sentence_bias": bias[None, None]}
-        session = self._shared_session()
+        session, inputs = self._shared_session()
         whole, apart = session.run(
-            ["token_embeddings", "sentence_embeddings"],
-            {i.name: feed[i.name] for i in session.get_inputs()},
+            ["token_embeddings", "sentence_embeddings"], {n: feed[n] for n in inputs}
         )
         return self._pool(np.asarray(whole)), span_vectors(
             np.asarray(apart)[0], encoding.offsets, encoding.special_tokens_mask, spans
         )
 
-    def _shared_session(self) -> onnxruntime.InferenceSession:
+    def _shared_session(self) -> tuple[onnxruntime.InferenceSession, list[str]]:
+        """The "shared" graph's session and its input names, loaded (and exported) once."""
         with self._shared_lock:
             if self._shared is None:
                 if self._shared_model is None:
                     raise OnnxExportError("this encoder has no \"shared\" sentence graph")
-                self._shared = _session(self._shared_model(), 1)
+                session = _session(self._shared_model(), 1)
+                self._shared = session, [i.name for i in session.get_inputs()]
             return self._shared
 
     def _forward(self, ids: np.ndarray) -> np.ndarray:
