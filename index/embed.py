@@ -145,6 +145,7 @@ class Embedder:
         self._token_counter: Tokenizer | None = None
         self._model_id: str | None = None
         self._dimensions: int | None = None
+        self._pooling_modes: frozenset[str] | None = None
         self._load_lock = threading.RLock()
 
     @classmethod
@@ -346,19 +347,26 @@ class Embedder:
         """How this embedder makes sentence vectors (``index.span_pool``): the mode asked for,
         or "alone" where the model cannot pool spans that way."""
         requested = self.requested_sentence_vectors
-        if requested == "alone" or self._folder is None:
-            return "alone"
-        from index.embed_onnx import OnnxExportError, folder_spec
-        from index.shared_layers import can_share
+        return requested if requested in self._span_modes() else "alone"
 
-        try:  # span pooling means what text pooling means only for mean-pooling models
-            if folder_spec(self._folder).pooling != "mean":
-                return "alone"
-        except OnnxExportError:
-            return "alone"
-        if requested == "shared" and not can_share(transformer_dir(self._folder)):
-            return "alone"
-        return requested
+    def _span_modes(self) -> frozenset[str]:
+        """The modes that pool spans which this model supports (read from its files once)."""
+        if self._pooling_modes is None:
+            self._pooling_modes = frozenset()
+            if self._folder is not None:
+                from index.embed_onnx import OnnxExportError, folder_spec
+                from index.shared_layers import can_share
+
+                try:  # span pooling means what text pooling means only for mean-pooling models
+                    mean = folder_spec(self._folder).pooling == "mean"
+                except OnnxExportError:
+                    mean = False
+                if mean:
+                    splittable = can_share(transformer_dir(self._folder))
+                    self._pooling_modes = frozenset(
+                        ("paragraph", "shared") if splittable else ("paragraph",)
+                    )
+        return self._pooling_modes
 
     def embed_with_sentences(
         self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
@@ -369,7 +377,8 @@ class Embedder:
         """
         if not texts:
             return []
-        if self.sentence_vectors == "alone":
+        mode = self.sentence_vectors
+        if mode == "alone":
             sentences = self.embed_passages([t[a:b] for t, s in zip(texts, spans, strict=True)
                                              for a, b in s])
             ends = np.cumsum([len(s) for s in spans])
@@ -379,7 +388,7 @@ class Embedder:
         results = self._encoder().encode_spans(
             [self.passage_prefix + t for t in texts],
             [[(start + shift, end + shift) for start, end in s] for s in spans],
-            self.sentence_vectors,
+            mode,
         )
         cut = [(i, row) for i, (_v, rows) in enumerate(results) for row in cut_rows(rows)]
         if cut:
