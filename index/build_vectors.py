@@ -84,7 +84,8 @@ def embed_texts(
             keys = [text_key(embedder.passage_prefix + text) for text in chunk]
             known = cache.get_many(keys)
             unknown = {k: t for k, t in zip(keys, chunk, strict=True) if k not in known}
-            missing = list(unknown.items())
+            # Longest first, so each call's texts are of like length (less padding for torch).
+            missing = sorted(unknown.items(), key=lambda item: -len(item[1]))
             for first in range(0, len(missing), EMBED_CHUNK):
                 batch = missing[first : first + EMBED_CHUNK]
                 vectors = embedder.embed_passages([text for _key, text in batch])

@@ -411,15 +411,21 @@ class Embedder:
             from tqdm import tqdm
 
             bar = tqdm(total=len(texts), desc="embedding", unit="text", file=sys.stderr)
-        # Chunks of several batches: each call sorts its texts by length, so larger calls pad
-        # less, while chunking still lets the bar move.
+        # Chunks of several batches let the bar move; the texts are ordered by length across
+        # all chunks first, so a chunk's batches hold texts of like length and pad little (torch
+        # encoded ~10% fewer paragraphs/s when each chunk was sorted only within itself).
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        ordered = [texts[i] for i in order]
         parts: list[np.ndarray] = []
         try:
-            for chunk in _batches(texts, self.batch_size * 8):
+            for chunk in _batches(ordered, self.batch_size * 8):
                 parts.append(encoder.encode(chunk))
                 if bar is not None:
                     bar.update(len(chunk))
         finally:
             if bar is not None:
                 bar.close()
-        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+        stacked = np.concatenate(parts).astype(np.float32, copy=False)
+        out = np.empty_like(stacked)
+        out[order] = stacked
+        return out

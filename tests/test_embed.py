@@ -50,6 +50,15 @@ def test_batches_give_the_same_vectors_as_one_call(embedder: Embedder) -> None:
 
 
 @pytest.mark.model
+def test_texts_of_mixed_lengths_keep_their_rows(embedder: Embedder) -> None:
+    # Texts are embedded longest first across chunks; every row must still be its own text's.
+    texts = [" ".join(["word"] * (i % 23 + 1) + [f"topic{i}"]) for i in range(300)]
+    whole = embedder.embed_passages(texts)
+    for i in (0, 7, 22, 150, 263, 299):
+        np.testing.assert_allclose(whole[i], embedder.embed_passages([texts[i]])[0], atol=1e-5)
+
+
+@pytest.mark.model
 def test_prefixes_are_prepended(embedder: Embedder) -> None:
     prefixed = Embedder(query_prefix="query: ", passage_prefix="passage: ")
     np.testing.assert_allclose(
