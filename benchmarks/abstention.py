@@ -105,7 +105,8 @@ def load_items(args: argparse.Namespace) -> list[Item]:
     items += [Item("general", -1, q) for q in GENERAL]
     if args.limit:
         rng = np.random.default_rng(0)
-        keep = set(rng.choice(len(items) - len(GENERAL), size=min(args.limit, len(items)), replace=False).tolist())
+        keep = set(rng.choice(len(items) - len(GENERAL), size=min(args.limit, len(items)),
+                              replace=False).tolist())
         items = [it for i, it in enumerate(items) if i in keep or it.group == "general"]
     return items
 
@@ -113,7 +114,8 @@ def load_items(args: argparse.Namespace) -> list[Item]:
 def curve(items: list[Item], default: float, held_out_only: bool) -> str:
     """The table: per threshold, answered share of answerable, abstained share of the others."""
     chosen = [it for it in items if not held_out_only or it.split != 0]
-    rows = ["| threshold | answerable answered | unanswerable abstained | off-topic abstained | general abstained |",
+    rows = ["| threshold | answerable answered | unanswerable abstained | off-topic abstained "
+            "| general abstained |",
             "|---:|---:|---:|---:|---:|"]
     for threshold in sorted({*THRESHOLDS, default}):
         cells = []
@@ -141,7 +143,8 @@ def retrieval_only(items: list[Item], keep: float = 0.97) -> str:
     for group in GROUPS[1:]:
         values = np.array([score[id(it)] for it in items if it.group == group])
         parts.append(f"{group} abstained {100 * float((values < cut).mean()):.1f}%")
-    return f"retrieval score alone, keeping {100 * keep:.0f}% answerable answered: " + ", ".join(parts)
+    return (f"retrieval score alone, keeping {100 * keep:.0f}% answerable answered: "
+            + ", ".join(parts))
 
 
 def fit(items: list[Item]) -> Calibration:
@@ -164,7 +167,8 @@ def main() -> None:
                         help="the dialogs' corpus (JSON Lines), for each story's source")
     parser.add_argument("--index", type=Path, help="index folder to build into or reuse")
     parser.add_argument("--limit", type=int, default=0, help="ask a random sample of N questions")
-    parser.add_argument("--fit", action="store_true", help="refit the confidence model and print it")
+    parser.add_argument("--fit", action="store_true",
+                        help="refit the confidence model and print it")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--features", type=Path, metavar="FILE",
                         help="also write each question's group, half and evidence (JSON Lines)")

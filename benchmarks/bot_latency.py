@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from bot.metrics import percentile  # noqa: E402
 from fake_bot_api import BotProcess, FakeBotApi, private_chat, user, write_bot_config  # noqa: E402
+
+from bot.metrics import percentile  # noqa: E402
 
 # Questions about the bundled sample articles (examples/articles); a few have no answer there.
 QUESTIONS = (

@@ -44,7 +44,7 @@ SWITCH_HISTORY = 3
 def topic_switch(engine: Engine, dialogs: list[Dialog]) -> str:
     """First questions asked after another dialog's turns: how many stay right."""
     right_alone = kept = new_topic = 0
-    for previous, dialog in zip([dialogs[-1], *dialogs[:-1]], dialogs):
+    for previous, dialog in zip([dialogs[-1], *dialogs[:-1]], dialogs, strict=True):
         first = dialog.turns[0]
         if first.gold is None:
             continue
@@ -99,7 +99,8 @@ def main() -> None:
     dialogs = load_dialogs(args.dialogs, args.limit)
     with tempfile.TemporaryDirectory() as temp:
         root = args.index or Path(temp) / "index"
-        corpus = args.corpus if args.keep_titles else without_file_name_titles(args.corpus, Path(temp))
+        corpus = (args.corpus if args.keep_titles
+                  else without_file_name_titles(args.corpus, Path(temp)))
         settings = Settings(index=IndexSettings(path=str(root), sources=(str(corpus),)))
         embedder = Embedder.from_settings(settings.embedding)
         build_index(settings.knowledge_base, embedder=embedder)

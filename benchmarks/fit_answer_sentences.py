@@ -82,7 +82,7 @@ def main() -> int:
             continue
         used += 1
         half = hash(record["article_id"]) % 2
-        for i, (span, text) in enumerate(zip(spans, texts)):
+        for i, (span, text) in enumerate(zip(spans, texts, strict=True)):
             rows.append([span.score, terms.coverage(stems(text)), *type_features(what, text),
                          1.0 if i == 0 else 0.0])
             labels.append(1.0 if found[i] else 0.0)
@@ -113,7 +113,7 @@ def main() -> int:
           f"(dense + coverage) -> {top_accuracy(coefficients, held):.3f} (fitted)")
     scale = coefficients[0]
     print("weights relative to dense:")
-    for name, c in zip(NAMES, coefficients):
+    for name, c in zip(NAMES, coefficients, strict=True):
         print(f"  {name:16s} {c / scale:+.3f}")
     return 0
 

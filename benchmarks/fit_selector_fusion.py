@@ -41,7 +41,7 @@ class _Memo:
 
     def scores(self, question: str, sentences: Sequence[str]) -> list[float]:
         todo = [s for s in sentences if (question, s) not in self.seen]
-        for s, v in zip(todo, self.selector.scores(question, todo) if todo else []):
+        for s, v in zip(todo, self.selector.scores(question, todo) if todo else [], strict=True):
             self.seen[(question, s)] = v
         return [self.seen[(question, s)] for s in sentences]
 

@@ -36,7 +36,6 @@ from index import (  # noqa: E402
     collect_garbage,
     verify_index,
 )
-from index.diskspace import estimate_generation_bytes  # noqa: E402
 from index.store_layout import directory_size, generations_dir, read_current  # noqa: E402
 
 

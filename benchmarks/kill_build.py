@@ -101,10 +101,10 @@ def _same(a: list[Any], b: list[Any]) -> bool:
     """Same hits in the same order with scores equal up to float noise between processes."""
     if len(a) != len(b):
         return False
-    for hits_a, hits_b in zip(a, b):
+    for hits_a, hits_b in zip(a, b, strict=True):
         if [h[:3] for h in hits_a] != [h[:3] for h in hits_b]:
             return False
-        if any(abs(x[3] - y[3]) > SCORE_TOLERANCE for x, y in zip(hits_a, hits_b)):
+        if any(abs(x[3] - y[3]) > SCORE_TOLERANCE for x, y in zip(hits_a, hits_b, strict=True)):
             return False
     return True
 

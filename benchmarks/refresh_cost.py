@@ -20,10 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from web_server import Route, WebServer, article_html, rss  # noqa: E402
+
 from index import FeedSource, KnowledgeBaseSettings, SourcesSettings, refresh_sources  # noqa: E402
 from index.embed import Embedder  # noqa: E402
 from index.settings import IndexSettings  # noqa: E402
-from web_server import Route, WebServer, article_html, rss  # noqa: E402
 
 
 def _page(n: int) -> bytes:
@@ -44,7 +45,8 @@ def main() -> None:
         entries = []
         for n in range(args.entries):
             server.routes[f"/a/{n}"] = Route(_page(n))
-            entries.append((server.url(f"/a/{n}"), f"District {n}", "Tue, 02 Jan 2024 10:00:00 GMT"))
+            entries.append(
+                (server.url(f"/a/{n}"), f"District {n}", "Tue, 02 Jan 2024 10:00:00 GMT"))
         server.routes["/feed"] = Route(rss(entries), content_type="application/rss+xml")
         with tempfile.TemporaryDirectory() as folder:
             settings = KnowledgeBaseSettings(

@@ -61,7 +61,8 @@ def load_questions(path: Path, limit: int = 0) -> list[tuple[str, tuple[str, int
             record = json.loads(line)
             if record.get("paragraph_index") is None:
                 continue
-            out.append((record["question"], (str(record["article_id"]), int(record["paragraph_index"]))))
+            out.append((record["question"],
+                        (str(record["article_id"]), int(record["paragraph_index"]))))
             if limit and len(out) >= limit:
                 break
     return out
@@ -75,7 +76,8 @@ def main() -> None:
     questions = load_questions(args.questions, args.limit)
     with tempfile.TemporaryDirectory() as temp:
         root = args.index or Path(temp) / "index"
-        settings = KnowledgeBaseSettings(index=IndexSettings(path=str(root), sources=(str(args.corpus),)),
+        settings = KnowledgeBaseSettings(index=IndexSettings(path=str(root),
+                                                             sources=(str(args.corpus),)),
                                          search=SearchSettings(candidates=args.candidates,
                                                                title_weight=args.title_weight),
                                          embedding=EmbeddingSettings(
@@ -98,7 +100,7 @@ def main() -> None:
         dense = [[int(i) for i in row if i >= 0] for row in dense_top]
         hybrid: list[list[int]] = []
         times: list[float] = []
-        for text, vector in zip(texts, vectors):
+        for text, vector in zip(texts, vectors, strict=True):
             tick = time.perf_counter()
             hits = searcher.search(text, DEPTH, vector=vector)
             times.append(1000 * (time.perf_counter() - tick))

@@ -1,8 +1,9 @@
-"""Check that a change keeps every answer the same: dump answers now, compare with a dump from before.
+"""Check that a change keeps every answer the same: dump answers now, compare with earlier.
 
 Usage:
   python benchmarks/same_answers.py QUESTIONS.jsonl --index DIR --out AFTER.jsonl [--limit 500]
-  python benchmarks/same_answers.py QUESTIONS.jsonl --index DIR --out AFTER.jsonl --compare BEFORE.jsonl
+  python benchmarks/same_answers.py QUESTIONS.jsonl --index DIR --out AFTER.jsonl \\
+      --compare BEFORE.jsonl
 
 Each question of QUESTIONS (JSON Lines with a "question" field, e.g. the SQuAD v1.1 dev
 questions) is asked in a fresh conversation, and the JSON answer (quotes, citations with their
@@ -72,7 +73,7 @@ def main() -> int:
         return 0
     before = args.compare.read_text(encoding="utf-8").splitlines()
     after = args.out.read_text(encoding="utf-8").splitlines()
-    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b]
     if len(before) != len(after):
         print(f"different lengths: {len(before)} before, {len(after)} after")
     for i in changed[:20]:

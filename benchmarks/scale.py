@@ -218,7 +218,8 @@ def serve(root: Path, questions_file: Path, out: Path, backend: str, rerank_mode
     from index.settings import EmbeddingSettings, IndexSettings
 
     questions = json.loads(questions_file.read_text())
-    settings = Settings(index=IndexSettings(path=str(root)), embedding=EmbeddingSettings(backend=backend))
+    settings = Settings(index=IndexSettings(path=str(root)),
+                        embedding=EmbeddingSettings(backend=backend))
     engine = Engine.open(settings)
     engine.ask(questions[0])  # loads the model: serving memory includes it
     result: dict[str, object] = {"open": _memory()}
@@ -281,10 +282,12 @@ def measure(root: Path, questions: list[str], args: argparse.Namespace) -> dict[
     search = generation.paragraph_index
     exact = exact_top_rows(search.table, vectors, 10)
     _, found = search.search_rows(vectors, 10)
-    row["recall"] = float(np.mean([len(set(e) & set(f)) / len(e) for e, f in zip(exact, found)]))
+    row["recall"] = float(np.mean([len(set(e) & set(f)) / len(e)
+                                   for e, f in zip(exact, found, strict=True)]))
     manifest = generation.manifest
     row["kind"] = f"{manifest.paragraph_search.kind}/{manifest.sentence_search.kind}"
-    row["build_recall"] = (manifest.paragraph_search.recall_at_10, manifest.sentence_search.recall_at_10)
+    row["build_recall"] = (manifest.paragraph_search.recall_at_10,
+                           manifest.sentence_search.recall_at_10)
     row["paragraphs"], row["sentences"] = manifest.paragraphs, manifest.sentences
     row["disk"] = directory_size(generation.path)
     generation.close()
@@ -323,7 +326,7 @@ def print_table(rows: list[dict[str, object]], rerank: bool) -> None:
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
-        print("  ".join(cell.rjust(width) for cell, width in zip(line, widths)))
+        print("  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)))
     print("latency cells are p50/p95; kind and build recall are paragraphs/sentences")
 
 
@@ -339,17 +342,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="JSON Lines questions {question, paragraph_index, ...}")
     parser.add_argument("--index", type=Path, help="a real index to measure as the first row")
     parser.add_argument("--sizes", default="100000,1000000",
-                        help="paragraph counts of the synthetic rows (comma-separated; '' for none)")
-    parser.add_argument("--work", type=Path, help="folder for the synthetic indexes (default: temp)")
+                        help="paragraph counts of the synthetic rows "
+                             "(comma-separated; '' for none)")
+    parser.add_argument("--work", type=Path,
+                        help="folder for the synthetic indexes (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the synthetic indexes")
     parser.add_argument("--queries", type=int, default=200, help="questions timed per row")
     parser.add_argument("--pool", type=int, default=4000, help="real sentences in the pool")
     parser.add_argument("--pool-vectors", help="NAME.npy of pool embeddings (+ NAME.texts.json)")
     parser.add_argument("--noise", type=float, default=0.01, help="noise sigma per dimension")
     parser.add_argument("--approximate-above", type=int, default=None,
-                        help="index.approximate_above for the synthetic rows (default: the setting's)")
-    parser.add_argument("--backend", default="torch", help="[embedding] backend of the serving side")
-    parser.add_argument("--rerank-model", default="", help="also time Engine.ask with this reranker")
+                        help="index.approximate_above for the synthetic rows "
+                             "(default: the setting's)")
+    parser.add_argument("--backend", default="torch",
+                        help="[embedding] backend of the serving side")
+    parser.add_argument("--rerank-model", default="",
+                        help="also time Engine.ask with this reranker")
     parser.add_argument("--build-threads", type=int, default=1,
                         help="FAISS threads for the synthetic builds (default 1: polite on a "
                              "shared machine, and OpenMP spin-waits badly when cores are busy)")
@@ -379,8 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measured {args.index}", file=sys.stderr, flush=True)
     if sizes:
         texts, pool, origin = sentence_pool(args)
-        print(f"sentence pool: {len(texts)} real sentences of {args.corpus.name}, vectors {origin}; "
-              f"noise sigma {args.noise}", flush=True)
+        print(f"sentence pool: {len(texts)} real sentences of {args.corpus.name}, "
+              f"vectors {origin}; noise sigma {args.noise}", flush=True)
         work = args.work or Path(tempfile.mkdtemp(prefix="citebot-scale-"))
         for size in sizes:
             root = work / f"synthetic-{size}"
