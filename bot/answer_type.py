@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 # Kinds of answer, in the order of the features they give (see ``type_features``).
 KINDS = ("number", "date", "person", "place", "reason", "quote")
+# Kinds whose absence from a quote can be told: a count or a date is written with digits or
+# with words from short lists, while the person, place, reason and quote patterns only guess.
+CHECKABLE = frozenset({"number", "date"})
+_ASKING = re.compile(r"\b(what|which|who|whom|whose|where|why|how|when)\b")
 
 _NUMBER_Q = re.compile(
     r"\b(how (many|much|long|old|far|big|large|tall|high|heavy|fast|deep|wide|often|big)"
@@ -68,6 +72,34 @@ _PLACE_CUE = re.compile(r"\b(?:in|at|near|from|to|outside|inside|across|into)\s+
 _PERSON_CUE = re.compile(
     r"\b(Mr|Mrs|Ms|Dr|Sen|Rep|Gov|President|Minister|King|Queen|Prince|Judge|Justice|Sheriff|"
     r"Coach|Gen|Col|Capt|Sgt|Lt|Maj|Rev|Pope|Saint|St)\b\.?|\b[A-Z][a-z]+ [A-Z][a-z]+\b"
+)
+
+
+# What else answers "when" or "how many/long" besides a date or a number: any figure (a year
+# such as 431 or 64 AD), an ordinal ("the 10th century"), a time of day or span, a temporal
+# clause ("after the war", "until a loss"), and words of amount ("several", "a handful").
+_DIGITS = re.compile(r"\d+")
+_ORDINAL = (r"\d+(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|"
+            r"tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|"
+            r"eighteenth|nineteenth|twentieth")
+_TIME = re.compile(
+    r"\b(after|before|during|until|till|since|while|when|whenever|following|once|as soon as|"
+    r"prior to|by the time|at the (?:time|end|start|beginning|age)|end of|beginning of|start of|"
+    r"early|late|later|earlier|ago|then|now|currently|today|recently|soon|immediately|"
+    r"eventually|formerly|previously|nights?|mornings?|evenings?|afternoons?|noon|midnight|eve|"
+    r"daylight|dawn|dusk|sunrise|sunset|weekends?|holidays?|mondays|tuesdays|wednesdays|"
+    r"thursdays|fridays|saturdays|sundays|days?|weeks?|months?|years?|decades?|century|"
+    r"centuries|age|era|period|seasons?|spring|summer|autumn|fall|winter|war|reign|dynasty|"
+    r"times?|" + _ORDINAL + r")\b",
+    re.IGNORECASE,
+)
+_AMOUNT = re.compile(
+    r"\b(several|few|many|much|more|most|less|least|fewer|some|all|none|no|every|each|both|"
+    r"numerous|multiple|various|countless|dozens?|scores?|hundreds|thousands|millions|billions|"
+    r"majority|minority|percent|per cent|half|quarter|third|twice|thrice|once|lots?|plenty|"
+    r"handful|couple|entire|whole|only|single|nearly|almost|about|over|under|around|"
+    r"approximately|roughly|up to|at least|at most)\b|[%$€£¥]",
+    re.IGNORECASE,
 )
 
 
@@ -142,3 +174,25 @@ def type_features(what: Asked, sentence: str) -> tuple[float, ...]:
 def asked_features(what: Asked) -> tuple[float, ...]:
     """Per kind in ``KINDS``: 1 when the question asks for it (whatever the sentence holds)."""
     return tuple(1.0 if kind in what.kinds else 0.0 for kind in KINDS)
+
+
+def misses_kind(question: str, quoted: str) -> bool:
+    """Whether a question asking only for a count or a date got quotes with no measure at all.
+
+    "when did king bhumibol die" answered with "King Bhumibol Adulyadej has pardoned foreigners
+    in similar cases in the past" is a near miss: the article is about him but does not say.
+    Only questions with a single question word are judged ("when Fox left, who replaced him"
+    asks who), and any figure, time or amount in the quote counts as an answer ("in daylight",
+    "until the end of the season", "a week-long festival", "several"): measured on SQuAD
+    training questions, "when" is often answered by an event or a condition.
+    """
+    what = asked(question)
+    if not what.kinds or not set(what.kinds) <= CHECKABLE:
+        return False
+    if len(_ASKING.findall(question.lower())) != 1:
+        return False
+    words = set(what.words)
+    if any(holds(kind, quoted, what.words) for kind in what.kinds):
+        return False
+    measures = [_DIGITS, _TIME] if "number" not in what.kinds else [_DIGITS, _TIME, _AMOUNT]
+    return not any(_new((m.group() for m in p.finditer(quoted)), words) for p in measures)

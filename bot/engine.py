@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from bot.abstain import DEFAULT_CALIBRATION, SELECTOR_CALIBRATION, Calibration, Evidence, evidence
+from bot.answer_type import misses_kind
 from bot.compose import Draft, SentenceChoice, compose
 from bot.followup import Resolution, blend, personal, resolve, without_namesakes
 from bot.followup_answers import answer_move
@@ -251,6 +252,12 @@ class Engine:
         ):
             # The question states a number the paragraph never does: a near miss ("super bowl
             # 51" answered from Super Bowl 50), however well the rest matches.
+            confidence = 0.0
+        if main is not None and misses_kind(
+            resolution.question, " ".join(quote.text for quote in draft.quotes)
+        ):
+            # "when" or "how many" answered by quotes with no date or number in them: the
+            # article is about the subject but does not say.
             confidence = 0.0
         return _Searched(hits, draft, found, confidence)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answer_type import asked, expected_kinds, holds, type_features
+from bot.answer_type import asked, expected_kinds, holds, misses_kind, type_features
 from bot.mismatch import missing_numbers
 
 
@@ -72,3 +72,26 @@ def test_missing_numbers_find_near_misses_but_not_spellings_of_the_same_number()
     assert missing_numbers("the big 5 animals", "the Big Five game animals") == []
     assert missing_numbers("who won", "anything") == []
     assert missing_numbers("who patented the hive? 2", "Langstroth patented it.") == []
+
+
+def test_a_count_or_date_question_misses_its_kind_only_when_no_quote_holds_one() -> None:
+    assert misses_kind("when did king bhumibol die",
+                       "King Bhumibol Adulyadej has pardoned foreigners in similar cases.")
+    assert not misses_kind("when did king bhumibol die", "The king died on 13 October 2016.")
+    assert misses_kind("how many passengers were on the costa concordia",
+                       "The Concordia is illuminated by salvage vessels.")
+    assert not misses_kind("how many passengers were on the costa concordia",
+                           "The ship carried 4,229 people, and thirty-two of them died.")
+    # The question's own number is no answer to it.
+    assert misses_kind("how many of the 33 miners were hurt", "The 33 miners were rescued.")
+    # Any figure, ordinal, time expression or amount may answer.
+    assert not misses_kind("when was the domus aurea built", "Nero built it in 64 AD.")
+    assert not misses_kind("in what century did the normans arrive", "in the 10th century")
+    assert not misses_kind("when did the sacrifices occur", "They were made in daylight.")
+    assert not misses_kind("how long is the festival", "The week-long festival ends today.")
+    assert not misses_kind("how many bridges were hit", "Several bridges were hit.")
+    # Questions that ask for something else too, or for no checkable kind, are never judged.
+    assert not misses_kind("who won and what was the score", "Murray won the final.")
+    assert not misses_kind("what is the keystone pipeline", "It carries oil from Canada.")
+    assert not misses_kind("when john fox left, who replaced him", "Gary Kubiak replaced him.")
+    assert not misses_kind("when did they sign, and what did it say", "It said nothing new.")

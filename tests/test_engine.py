@@ -338,3 +338,18 @@ def test_a_question_about_another_article_leaves_and_back_to_returns(engine: Eng
     assert (back.answer.citations[0].ref.article_id, back.answer.citations[0].ref.number) == (
         "football", 0)
     assert back.conversation.turns[-1].answer == back.answer.text
+
+
+def test_a_when_question_answered_by_no_date_is_a_near_miss(engine: Engine) -> None:
+    # The football article says his children settled at school, never when nor how many:
+    # quoting it would answer a question nobody asked.
+    for question in ("when did marco silva's children settle at school",
+                     "how many children does marco silva have"):
+        trace = engine.trace(question)
+        assert trace.hits and trace.hits[0].ref.article_id == "football", question
+        assert trace.reply.answer.abstained, question
+    # A temporal clause answers "when"; a figure answers "how many".
+    when = engine.ask("when did the governor's family evacuate to baton rouge").answer
+    assert not when.abstained and "before the storm hit" in when.text
+    sent = engine.ask("how many national guard soldiers were sent to louisiana").answer
+    assert not sent.abstained and "5,000" in sent.text
