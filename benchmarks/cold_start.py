@@ -58,7 +58,6 @@ def _wall(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 def _query_embedding_ms(backend: str, questions: list[str], cache_dir: str) -> float:
     """Median milliseconds to embed one question, in a process whose model is loaded."""
-    sys.path.insert(0, str(REPO))
     from index import Embedder, EmbeddingSettings
 
     embedder = Embedder.from_settings(EmbeddingSettings(backend=backend, cache_dir=cache_dir))
@@ -105,6 +104,7 @@ def main() -> int:
     for backend, median, low, high, _answer in rows:
         print(f"| citebot ask, backend {backend} | {median:.2f} | {low:.2f} | {high:.2f} |")
     if args.queries:
+        sys.path.insert(0, str(REPO))  # only this part imports citebot into this process
         lines = args.queries.read_text(encoding="utf-8").splitlines()
         questions = [json.loads(line)["question"] for line in lines if line.strip()]
         questions = questions[: args.query_count]

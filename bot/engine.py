@@ -247,17 +247,13 @@ class Engine:
         if main is not None and hits and hits[0].ref.paragraph_id != main.hit.ref.paragraph_id:
             # The selector chose another paragraph to answer from: it leads the ranking too.
             hits = [main.hit, *(h for h in hits if h.ref.paragraph_id != main.hit.ref.paragraph_id)]
-        if main is not None and missing_numbers(
-            resolution.question, f"{main.hit.ref.title or ''}\n{main.hit.ref.text}"
+        if main is not None and (
+            missing_numbers(resolution.question, f"{main.hit.ref.title or ''}\n{main.hit.ref.text}")
+            or misses_kind(resolution.question, " ".join(quote.text for quote in draft.quotes))
         ):
-            # The question states a number the paragraph never does: a near miss ("super bowl
-            # 51" answered from Super Bowl 50), however well the rest matches.
-            confidence = 0.0
-        if main is not None and misses_kind(
-            resolution.question, " ".join(quote.text for quote in draft.quotes)
-        ):
-            # "when" or "how many" answered by quotes with no date or number in them: the
-            # article is about the subject but does not say.
+            # Near misses, however well the rest matches: the question states a number the
+            # paragraph never does ("super bowl 51" answered from Super Bowl 50), or asks when
+            # or how many and the quotes hold no figure, time or amount at all.
             confidence = 0.0
         return _Searched(hits, draft, found, confidence)
 
